@@ -1,0 +1,21 @@
+# EBM reproducibility suite: prepare data -> train -> sample -> score -> table (+ report).
+# Rules only wire files; every step is a `python -m ebmbench ...` call that runs by hand too.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+configfile: "config/config.yaml"
+
+validate(config, "config/schema.yaml")
+
+report: "report/workflow.rst"
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+
+
+rule all:
+    input:
+        "results/table.csv",

@@ -1,0 +1,144 @@
+"""Command line: python -m ebmbench prepare|classifier|train|sample|noise|score|table ...
+
+Every workflow step is one of these calls, so each runs by hand, in a test, or in a container
+exactly as Snakemake runs it. Errors the user can fix print one paragraph, no traceback.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from .io import SuiteError
+
+
+def _parse_sets(items: list[str]) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SuiteError(f"--set expects key=value, got '{item}'.")
+        k, v = item.split("=", 1)
+        out[k] = yaml.safe_load(v)
+    return out
+
+
+def _threads(n: int | None) -> None:
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="ebmbench", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("prepare", help="load a dataset and write train.npy/test.npy/info.json")
+    s.add_argument("--dataset", required=True)
+    s.add_argument("--spec", default="{}", help="the dataset's config entry as JSON")
+    s.add_argument("--data-root", default="data")
+    s.add_argument("--out", required=True)
+
+    s = sub.add_parser("classifier", help="train the digits feature extractor")
+    s.add_argument("--data", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--threads", type=int)
+
+    s = sub.add_parser("train", help="train one method on one prepared dataset")
+    s.add_argument("--method", required=True)
+    s.add_argument("--data", required=True, help="prepared dataset folder")
+    s.add_argument("--out", required=True, help="run folder")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--preset", help="preset name (default: the dataset's name)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a Config field")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--threads", type=int)
+    s.add_argument("--no-progress", action="store_true")
+
+    s = sub.add_parser("sample", help="samples, grid, reconstructions and figures from a run")
+    s.add_argument("--run", required=True)
+    s.add_argument("--n", type=int, required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--data", help="prepared dataset folder (enables reconstructions and figures)")
+    s.add_argument("--n-recon", type=int, default=300, help="test images to reconstruct")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default="auto")
+    s.add_argument("--threads", type=int)
+    s.add_argument("--no-progress", action="store_true")
+
+    s = sub.add_parser("noise", help="uniform-noise images shaped like a dataset (the FID ceiling)")
+    s.add_argument("--data", required=True)
+    s.add_argument("--n", type=int, required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=int, default=0)
+
+    s = sub.add_parser("score", help="FID/IS/KID (+ reconstruction MSE) of a sample file")
+    s.add_argument("--samples", required=True)
+    s.add_argument("--data", required=True)
+    s.add_argument("--extractor", choices=["digits", "inception"], required=True)
+    s.add_argument("--weights", help="extractor weights (digits classifier, or local Inception weights)")
+    s.add_argument("--recon", help="recon.npz for reconstruction MSE")
+    s.add_argument("--cache", help="folder for cached reference statistics")
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--threads", type=int)
+    s.add_argument("--out", required=True)
+
+    s = sub.add_parser("table", help="aggregate metrics.json files into the comparison table")
+    s.add_argument("metrics", nargs="*", help="metrics.json files (results/<dataset>/<method>/seed<k>/...)")
+    s.add_argument("--datasets", nargs="*", default=[], help="datasets whose paper-only rows to list")
+    s.add_argument("--out", required=True)
+
+    a = p.parse_args(argv)
+    try:
+        return _run(a)
+    except SuiteError as err:
+        print(f"ebmbench {a.cmd}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(a) -> int:
+    if a.cmd == "prepare":
+        from .data import prepare
+
+        info = prepare(a.dataset, json.loads(a.spec), Path(a.data_root), Path(a.out))
+        print(json.dumps(info, indent=2))
+    elif a.cmd == "classifier":
+        _threads(a.threads)
+        from .metrics import train_digits_classifier
+
+        print(json.dumps(train_digits_classifier(a.data, a.out)))
+    elif a.cmd == "train":
+        _threads(a.threads)
+        from .loop import train
+
+        summary = train(a.method, a.data, a.out, a.seed, a.preset, _parse_sets(a.set), a.device, not a.no_progress)
+        print(json.dumps(summary))
+    elif a.cmd == "sample":
+        _threads(a.threads)
+        from .sampling import generate
+
+        print(json.dumps(generate(a.run, a.n, a.out, a.seed, a.data, a.n_recon, device=a.device, progress=not a.no_progress)))
+    elif a.cmd == "noise":
+        from .sampling import uniform_noise
+
+        uniform_noise(a.data, a.n, a.out, a.seed)
+    elif a.cmd == "score":
+        _threads(a.threads)
+        from .io import write_json
+        from .metrics import score
+
+        m = score(a.samples, a.data, a.extractor, a.weights, a.cache, a.device, a.recon)
+        write_json(a.out, m)
+        print(json.dumps(m))
+    elif a.cmd == "table":
+        from .table import build_table
+
+        df = build_table(a.metrics, a.datasets, a.out)
+        with __import__("pandas").option_context("display.width", 200, "display.max_columns", 20):
+            print(df[["method", "dataset", "metric", "measured", "std", "n_seeds", "paper", "status"]].to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""The one Langevin sampler of the suite.
+
+Convention (every method maps its paper onto it, in its own file):
+
+    x_{k+1} = x_k - step_size * dE/dx(x_k) + noise_std * N(0, I)
+
+with E an *energy*: low energy = likely. Step size and noise scale are separate knobs because the
+released codes decouple them (short-run: step 1 on f = -E with noise 0.01; Dual-MCMC: step s^2/2
+with noise 1e-3). Exact Langevin for the density exp(-E) is noise_std = sqrt(2 * step_size).
+
+Each step differentiates w.r.t. x only and drops the graph before the next step, so memory does
+not grow with the number of steps, and no gradient reaches any network parameter.
+"""
+from collections.abc import Callable
+
+import torch
+
+Energy = Callable[[torch.Tensor], torch.Tensor]
+
+
+def energy_grad(energy: Energy, x: torch.Tensor, create_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample energies E(x) (detached) and dE/dx, without touching parameter .grad fields."""
+    if not create_graph:
+        x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        e = energy(x)
+        if e.dim() != 1 or e.shape[0] != x.shape[0]:
+            raise ValueError(f"energy must return one value per sample, shape ({x.shape[0]},); got {tuple(e.shape)}")
+        (g,) = torch.autograd.grad(e.sum(), x, create_graph=create_graph)
+    return e.detach(), g
+
+
+def langevin(
+    energy: Energy,
+    x: torch.Tensor,
+    *,
+    n_steps: int,
+    step_size: float,
+    noise_std: float,
+    generator: torch.Generator | None = None,
+    on_step: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+    differentiable: bool = False,
+) -> torch.Tensor:
+    """Run `n_steps` of Langevin dynamics on `energy` from `x`; returns the final state (detached).
+
+    `on_step(k, x_k, E(x_k))` is called before each update and once after the last, so a caller can
+    record a revision strip or the energy profile along the chain (k = 0..n_steps).
+
+    `differentiable=True` keeps the whole chain in the graph so a loss on the result can be
+    back-propagated to the start `x` (reconstruction by optimising the initial noise, Nijkamp et al.
+    Fig. 4); memory then grows with n_steps, so it is off for sampling and training.
+    """
+    if not differentiable:
+        x = x.detach()
+    for k in range(n_steps):
+        e, g = energy_grad(energy, x, create_graph=differentiable)
+        if on_step is not None:
+            on_step(k, x, e)
+        x = x - step_size * g
+        if noise_std:
+            x = x + noise_std * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    if on_step is not None:
+        with torch.no_grad():
+            on_step(n_steps, x, energy(x).detach())
+    return x if differentiable else x.detach()

@@ -1,0 +1,135 @@
+"""What every method provides, and the generic parts of a method (checkpoint state, schedules).
+
+A method is a subclass of `Method` in `methods/<name>.py` with
+  - `Config`: a frozen dataclass of hyperparameters, defaults from the paper;
+  - `PRESETS`: dataset name -> Config (the paper's settings per dataset, a CPU preset for digits);
+  - `PAPER`: the published numbers with their protocol (`PaperNumber`s);
+  - `__init__(cfg, image_shape, device)`: builds networks into `self.nets`, optimisers into
+    `self.opts`, per-epoch schedulers into `self.scheds`;
+  - `train_step(x, gen) -> dict of floats`: one iteration on a data batch in [-1, 1];
+  - `sample(n, gen) -> images in [-1, 1]`;
+optionally `reconstruct(x, gen)` (models with an inference path) and `figures(x, gen, out_dir)`
+(the figures its paper uses to show its mechanism). Methods never touch files other than in
+`figures`, seeds or logging: the training loop owns those.
+"""
+import dataclasses
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .io import SuiteError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Fields every method's Config has (the loop reads them)."""
+
+    batch_size: int = 64
+    n_iters: int = 1000
+    checkpoint_every: int = 500  # iterations between resumable checkpoints
+
+
+@dataclass(frozen=True)
+class PaperNumber:
+    """A published number and the protocol behind it."""
+
+    method: str  # row label as printed in the source table
+    suite_id: str | None  # this suite's method id the number belongs to (None: not run here)
+    dataset: str  # svhn | cifar10 | celeba64 | ...
+    metric: str  # fid | is | kid | mse
+    value: float
+    source: str  # paper and table
+    protocol: str  # FID implementation, #generated vs #reference, reference split, reduction
+    verified: bool = True  # False where papers.md marks the number UNVERIFIED
+
+
+class Method:
+    Config: type = TrainConfig
+    PRESETS: dict = {}
+    PAPER: list[PaperNumber] = []
+    FIGURES: tuple[str, ...] = ()  # PNG names `figures` writes (the workflow declares them)
+
+    def __init__(self, cfg, image_shape: tuple[int, int, int], device: torch.device):
+        self.cfg, self.image_shape, self.device = cfg, tuple(image_shape), device
+        self.nets: dict[str, torch.nn.Module] = {}
+        self.opts: dict[str, torch.optim.Optimizer] = {}
+        self.scheds: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
+
+    # -- what a method implements ------------------------------------------------------------
+    def train_step(self, x: torch.Tensor, gen: torch.Generator) -> dict[str, float]:
+        raise NotImplementedError
+
+    def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def reconstruct(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor | None:
+        """Reconstruction of test images through the model's inference path; None if it has none."""
+        return None
+
+    def figures(self, x: torch.Tensor, gen: torch.Generator, out_dir: Path) -> list[Path]:
+        """Write the paper's mechanism figures for a batch of data `x`; return the files written."""
+        return []
+
+    # -- generic ---------------------------------------------------------------------------
+    @classmethod
+    def reconstructs(cls) -> bool:
+        return cls.reconstruct is not Method.reconstruct
+
+    def end_epoch(self) -> None:
+        for s in self.scheds.values():
+            s.step()
+
+    def train(self, mode: bool = True) -> None:
+        for net in self.nets.values():
+            net.train(mode)
+
+    def state_dict(self) -> dict:
+        return {
+            "nets": {k: v.state_dict() for k, v in self.nets.items()},
+            "opts": {k: v.state_dict() for k, v in self.opts.items()},
+            "scheds": {k: v.state_dict() for k, v in self.scheds.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for group in ("nets", "opts", "scheds"):
+            mine, theirs = getattr(self, group), state.get(group, {})
+            if set(mine) != set(theirs):
+                raise SuiteError(
+                    f"checkpoint holds {group} {sorted(theirs)} but this method builds {sorted(mine)}: "
+                    f"it was written by another method or version."
+                )
+            for k, obj in mine.items():
+                try:
+                    obj.load_state_dict(theirs[k])
+                except (RuntimeError, KeyError, ValueError) as err:
+                    raise SuiteError(f"checkpoint {group}/{k} does not fit this configuration: {err}") from None
+
+
+def config_fields(config_cls) -> dict[str, type]:
+    return {f.name: typing.get_type_hints(config_cls)[f.name] for f in dataclasses.fields(config_cls)}
+
+
+def apply_overrides(cfg, overrides: dict, where: str = "overrides"):
+    """Return cfg with `overrides` applied; unknown keys and wrong types fail naming the key."""
+    fields = config_fields(type(cfg))
+    clean = {}
+    for key, value in overrides.items():
+        if key not in fields:
+            raise SuiteError(
+                f"unknown config key '{key}' in {where}; {type(cfg).__module__}.{type(cfg).__qualname__} "
+                f"has: {', '.join(sorted(fields))}."
+            )
+        want = fields[key]
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if typing.get_origin(want) is tuple and isinstance(value, list):
+            value = tuple(value)
+        base = typing.get_origin(want) or want
+        if not isinstance(value, base) or (base is int and isinstance(value, bool)):
+            raise SuiteError(f"config key '{key}' in {where} must be {getattr(want, '__name__', want)}, got {value!r}.")
+        if base in (int, float) and value < 0:
+            raise SuiteError(f"config key '{key}' in {where} must be >= 0, got {value!r}.")
+        clean[key] = value
+    return dataclasses.replace(cfg, **clean)

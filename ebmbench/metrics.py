@@ -1,0 +1,193 @@
+"""FID / IS / KID through torch-fidelity, and reconstruction MSE. Runs on files, never in training.
+
+Feature extractors:
+  digits     a small classifier trained once on the digits train split (`train_digits_classifier`),
+             registered with torch-fidelity: FID/KID on its 128-d penultimate features, IS on its
+             10-way logits (the MNIST-literature practice; numbers are not comparable to Inception).
+  inception  torch-fidelity's `inception-v3-compat` (the TF-FID port), from a local weights file when
+             given (offline clusters), else torch-fidelity's own download.
+
+Reference statistics are cached under a name holding the dataset's content hash (data +
+preprocessing) and the extractor's weights hash: torch-fidelity keys its cache by name only, so a
+name without them would silently reuse stale statistics.
+"""
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ._compat import import_torch_fidelity
+from .data import dataset_info, load_prepared
+from .io import SuiteError, load_images_npz, load_torch, read_json, save_torch, sha256_file, to_float
+
+tf = import_torch_fidelity()
+from torch_fidelity.feature_extractor_base import FeatureExtractorBase  # noqa: E402
+
+
+# ----------------------------------------------------------------------------
+# The digits classifier used as a feature extractor.
+
+
+class DigitsClassifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 32, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),  # 16x16
+            nn.Conv2d(32, 64, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),  # 8x8
+            nn.Conv2d(64, 128, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),  # 4x4
+            nn.Flatten(), nn.Linear(128 * 16, 128),
+        )
+        self.head = nn.Sequential(nn.ReLU(), nn.Linear(128, 10))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x in [-1, 1], (B, 3, 32, 32) -> (features, logits)."""
+        f = self.body(x)
+        return f, self.head(f)
+
+
+def train_digits_classifier(data_dir, out_path, epochs: int = 12, seed: int = 0) -> dict:
+    """Train the digits feature extractor on the train split; report test accuracy."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    from sklearn.datasets import load_digits
+
+    info = dataset_info(data_dir)
+    if info["kind"] != "digits":
+        raise SuiteError(f"the digits classifier needs the prepared digits dataset, got '{info['name']}'.")
+    labels = torch.as_tensor(load_digits().target)
+    perm = np.random.RandomState(0).permutation(len(labels))  # the split of data.load_digits
+    y_test, y_train = labels[perm[:300]], labels[perm[300:]]
+    x_train = to_float(load_prepared(data_dir, "train"))
+    x_test = to_float(load_prepared(data_dir, "test"))
+    net = DigitsClassifier()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    for _ in tqdm(range(epochs), desc="digits classifier", unit="epoch"):
+        for idx in torch.randperm(len(x_train), generator=gen).split(64):
+            x = x_train[idx]
+            # +-2 px random shifts: the generated digits are not perfectly centred
+            dx, dy = torch.randint(-2, 3, (2,), generator=gen).tolist()
+            x = torch.roll(x, (dy, dx), dims=(2, 3))
+            loss = nn.functional.cross_entropy(net(x)[1], y_train[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        acc = (net(x_test)[1].argmax(1) == y_test).float().mean().item()
+    if acc < 0.9:
+        raise SuiteError(f"digits classifier reached only {acc:.3f} test accuracy; its features would make FID meaningless.")
+    save_torch(out_path, {"state_dict": net.state_dict(), "test_accuracy": acc})
+    return {"test_accuracy": acc}
+
+
+class DigitsFeatureExtractor(FeatureExtractorBase):
+    NAME = "ebmbench-digits"
+
+    def __init__(self, name, features_list, feature_extractor_weights_path=None, **kwargs):
+        super().__init__(name, features_list)
+        if feature_extractor_weights_path is None:
+            raise SuiteError("the digits feature extractor needs its weights file (train it with `ebmbench classifier`).")
+        self.net = DigitsClassifier()
+        self.net.load_state_dict(load_torch(feature_extractor_weights_path, "digits classifier")["state_dict"])
+        self.net.eval()
+
+    @staticmethod
+    def get_provided_features_list():
+        return ("features", "logits")
+
+    @staticmethod
+    def get_default_feature_layer_for_metric(metric):
+        return "logits" if metric == "isc" else "features"
+
+    @staticmethod
+    def can_be_compiled():
+        return False
+
+    @staticmethod
+    def get_dummy_input_for_compile():
+        return torch.zeros(1, 3, 32, 32, dtype=torch.uint8)
+
+    def forward(self, x):
+        feats = dict(zip(("features", "logits"), self.net(x.float() / 127.5 - 1)))
+        return tuple(feats[k].double() for k in self.features_list)
+
+
+tf.register_feature_extractor(DigitsFeatureExtractor.NAME, DigitsFeatureExtractor)
+
+
+# ----------------------------------------------------------------------------
+
+
+class _Images(torch.utils.data.Dataset):
+    """uint8 NHWC array -> uint8 CHW tensors, the input torch-fidelity expects."""
+
+    def __init__(self, arr: np.ndarray):
+        self.arr = arr
+
+    def __len__(self):
+        return len(self.arr)
+
+    def __getitem__(self, i):
+        return torch.from_numpy(np.array(self.arr[i])).permute(2, 0, 1)
+
+
+def extractor_spec(extractor: str, weights: str | None) -> tuple[dict, str]:
+    """torch-fidelity kwargs for an extractor, and an id naming it exactly (weights hash)."""
+    if extractor == "digits":
+        return {"feature_extractor": DigitsFeatureExtractor.NAME, "feature_extractor_weights_path": str(weights)}, f"digitsclf-{sha256_file(weights)[:12]}"
+    if extractor == "inception":
+        kw = {"feature_extractor": "inception-v3-compat"}
+        if weights:
+            if not Path(weights).exists():
+                raise SuiteError(f"Inception weights file {weights} does not exist; set metrics.inception_weights to a local copy of pt_inception-2015-12-05 or leave it empty to download.")
+            kw["feature_extractor_weights_path"] = str(weights)
+            return kw, f"inception-{sha256_file(weights)[:12]}"
+        return kw, "inception-default"
+    raise SuiteError(f"unknown feature extractor '{extractor}'; use 'digits' or 'inception'.")
+
+
+def reconstruction_mse(path) -> dict:
+    """Per-pixel MSE between test images and their reconstructions, both on the [0, 1] pixel scale."""
+    original = load_images_npz(path, "original").astype(np.float64) / 255
+    recon = load_images_npz(path, "reconstruction").astype(np.float64) / 255
+    if original.shape != recon.shape:
+        raise SuiteError(f"{path}: original {original.shape} and reconstruction {recon.shape} differ in shape.")
+    per_image = ((original - recon) ** 2).mean(axis=(1, 2, 3))
+    return {"mse": float(per_image.mean()), "mse_n": int(len(per_image)), "mse_scale": "[0,1] pixels"}
+
+
+def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, device: str = "cpu", recon_path=None) -> dict:
+    samples = load_images_npz(samples_path)
+    info = dataset_info(data_dir)
+    reference = load_prepared(data_dir, "train")
+    if samples.shape[1:] != reference.shape[1:]:
+        raise SuiteError(f"samples {samples_path} have image shape {samples.shape[1:]}, the dataset '{info['name']}' has {reference.shape[1:]}.")
+    kw, extractor_id = extractor_spec(extractor, weights)
+    cuda = device.startswith("cuda")
+    metrics = tf.calculate_metrics(
+        input1=_Images(samples),
+        input2=_Images(reference),
+        fid=True, isc=True, kid=True,
+        kid_subset_size=min(1000, len(samples), len(reference)),
+        cuda=cuda, save_cpu_ram=not cuda, verbose=False, batch_size=100,
+        cache=cache_dir is not None, cache_root=str(cache_dir) if cache_dir else None,
+        input2_cache_name=f"{info['name']}-train-{info['sha256'][:16]}-{extractor_id}",
+        **kw,
+    )
+    labels = Path(samples_path).with_name("samples.json")  # which run these samples come from
+    out = {k: v for k, v in (read_json(labels) if labels.exists() else {}).items() if k in ("method", "dataset", "seed")}
+    out |= {
+        "fid": metrics["frechet_inception_distance"],
+        "is": metrics["inception_score_mean"],
+        "is_std": metrics["inception_score_std"],
+        "kid": metrics["kernel_inception_distance_mean"],
+        "kid_std": metrics["kernel_inception_distance_std"],
+        "n_generated": int(len(samples)),
+        "n_reference": int(len(reference)),
+        "reference": f"{info['name']} train split ({info['preprocessing']})",
+        "extractor": extractor_id,
+    }
+    if recon_path:
+        out.update(reconstruction_mse(recon_path))
+    return out

@@ -1,0 +1,61 @@
+"""From a trained run: N samples (uint8 NHWC .npz + grid), test reconstructions, paper figures."""
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .data import load_prepared
+from .io import SuiteError, save_npz, to_float, to_uint8, write_json
+from .loop import load_run
+from .plots import image_grid
+
+
+def generate(run_dir, n: int, out_dir, seed: int = 0, data_dir=None, n_recon: int = 500,
+             device: str = "auto", progress: bool = True) -> dict:
+    """Write samples.npz, samples.json and grid.png to out_dir; with data_dir also out_dir/figures/:
+    recon.npz + recon.png (if the method reconstructs) and the method's figures.
+    Batch b draws from a generator seeded (seed, b)."""
+    model, identity = load_run(run_dir, device)
+    out_dir = Path(out_dir)
+    if n <= 0:
+        raise SuiteError(f"number of samples must be positive, got {n}.")
+    bs = identity["config"]["batch_size"]
+    chunks = []
+    for b, start in enumerate(tqdm(range(0, n, bs), desc="sampling", unit="batch", disable=not progress)):
+        gen = torch.Generator(device=model.device).manual_seed((seed << 32) + b)
+        chunks.append(to_uint8(model.sample(min(bs, n - start), gen)))
+    samples = np.concatenate(chunks)
+    save_npz(out_dir / "samples.npz", images=samples)
+    write_json(out_dir / "samples.json", {k: identity[k] for k in ("method", "dataset", "seed", "preset")})
+    image_grid(samples[:64], out_dir / "grid.png", nrow=8)
+    written = {"samples": str(out_dir / "samples.npz"), "grid": str(out_dir / "grid.png")}
+    if data_dir is None:
+        return written
+
+    fig_dir = out_dir / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    test = load_prepared(data_dir, "test")
+    x = to_float(test[: min(n_recon, len(test))]).to(model.device)
+    gen = torch.Generator(device=model.device).manual_seed((seed << 32) + (1 << 31))
+    recon = [model.reconstruct(xb, gen) for xb in x.split(bs)]
+    if all(r is not None for r in recon):
+        save_npz(fig_dir / "recon.npz", original=to_uint8(x), reconstruction=to_uint8(torch.cat(recon)))
+        # pairs (test image, reconstruction) side by side
+        image_grid(torch.stack([x[:32], torch.cat(recon)[:32]], 1).flatten(0, 1), fig_dir / "recon.png", nrow=16)
+        written["recon"] = str(fig_dir / "recon.npz")
+    for path in model.figures(x[:bs], gen, fig_dir):
+        written[Path(path).stem] = str(path)
+    return written
+
+
+def uniform_noise(data_dir, n: int, out_dir, seed: int = 0) -> None:
+    """Uniform-noise images shaped like the dataset: the p0 of short-run and the FID a method must beat."""
+    from .data import dataset_info
+
+    info = dataset_info(data_dir)
+    h, w, c = info["image_shape"]
+    images = np.random.RandomState(seed).randint(0, 256, (n, h, w, c), dtype=np.uint8)
+    save_npz(Path(out_dir) / "samples.npz", images=images)
+    write_json(Path(out_dir) / "samples.json", {"method": "uniform_noise", "dataset": info["name"], "seed": seed})
+    image_grid(images[:64], Path(out_dir) / "grid.png", nrow=8)

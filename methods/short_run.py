@@ -1,0 +1,168 @@
+"""Short-run MCMC EBM: Nijkamp, Hill, Zhu, Wu, "Learning Non-Convergent Non-Persistent Short-Run
+MCMC Toward Energy-Based Model", NeurIPS 2019 (seed 004; reference/papers.md section 1).
+Official code: enijkamp/short_run @ d779e9a, `train_cifar10_minimal.py`.
+
+The model (paper eq. 1): p(x) = exp(f(x)) / Z with f a bottom-up ConvNet, the *negative* energy.
+Learning (Algorithm 1), per iteration:
+  1. draw m observed images x_i and add N(0, sigma^2) noise to them;
+  2. draw m chains x_i^- ~ p0 = Uniform(-1, 1), fresh every iteration (non-persistent);
+  3. run K Langevin steps toward p (eq. 4) -- the short-run MCMC q_theta = M_theta p0;
+  4. ascend Delta(theta) = mean f(x_i) - mean f(x_i^-) (eq. 6) with Adam.
+
+Sampler mapping (the shared sampler is x <- x - step_size * dE/dx + noise_std * N(0, I)):
+  E(x) = -f(x). The released code updates x += df/dx + 0.01 * N(0, I), i.e. step_size = 1,
+  noise_std = 0.01. That is eq. (4), x += (dtau/2) f' + sqrt(dtau) U, applied to the tempered
+  density exp(f/T) with dtau = 1e-4 and T = 5e-5: the temperature is absorbed into f, which is
+  why the learned f has a huge dynamic range. No clipping inside the chain (the clamp to
+  [-1, 1] happens only when images are written).
+
+Beyond synthesis the seed shows two capabilities of the learned, non-mixing chain M_theta(z, u)
+with z = x_0: interpolation z_rho = rho z1 + sqrt(1 - rho^2) z2 (Fig. 3), and reconstruction of
+an observed x by gradient descent on ||x - M_theta(z)||^2 over z from a random z_0 (Fig. 4). Both
+hold the chain's noise u fixed, so M_theta is a deterministic function of z.
+
+Departures from the paper:
+  - Learning rate and data noise are constant: the paper decays both after 200k iterations, with a
+    schedule that is not published (papers.md: UNVERIFIED).
+  - The 64x64 (CelebA) energy net is not released; we add one stride-2 layer at 8 n_f
+    (`ConvScalarNet`), the natural extension of the 32x32 net.
+  - SVHN is not in the paper; its preset reuses the CelebA/LSUN width n_f = 64 (our choice).
+  - The paper trains on 40,000 images per dataset; presets use the full training split unless the
+    dataset config sets n_train.
+  - The digits preset is CPU-sized (see PRESETS) and not a paper setting.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ebmbench.langevin import langevin
+from ebmbench.method import Method, PaperNumber, TrainConfig
+from ebmbench.nets import ConvScalarNet
+from ebmbench.plots import image_grid
+
+
+@dataclass(frozen=True)
+class Config(TrainConfig):
+    n_f: int = 64  # energy-net width; paper: 128 for CIFAR-10, 64 for CelebA / LSUN
+    lrelu_slope: float = 0.2  # minimal code (the apex script uses 0.01)
+    n_steps: int = 100  # K, training and evaluation
+    step_size: float = 1.0  # shared-sampler step on E = -f (code: x += f')
+    noise_std: float = 0.01  # Langevin noise (code: 0.01 * N(0, I))
+    data_noise: float = 0.03  # sigma of the noise added to observed images (minimal code; apex 0.05)
+    lr: float = 1e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    batch_size: int = 64  # m chains = m observed images (minimal code; apex uses 100)
+    n_iters: int = 200_000  # paper: 200k iterations before its (unpublished) decay
+    checkpoint_every: int = 1000
+    # Figures (seed Figs. 3 and 4)
+    interp_pairs: int = 6
+    interp_points: int = 8
+    recon_images: int = 8
+    recon_iters: int = 200  # Fig. 4 shows t = 0 .. 200
+    recon_lr: float = 0.05  # Adam on z; the paper's eta_t is not given
+
+
+PRESETS = {
+    "cifar10": Config(n_f=128),
+    "celeba64": Config(n_f=64),
+    "svhn": Config(n_f=64),
+    # CPU preset for the embedded digits (32x32): a narrower net, shorter chains with a larger
+    # noise, and ~300 iterations, sized to train in about a minute on two cores. Chosen by
+    # measurement, not from the paper.
+    "digits": Config(n_f=16, n_steps=40, step_size=1.0, noise_std=0.01, batch_size=32, n_iters=200,
+                     checkpoint_every=100, lr=3e-4, recon_iters=40, recon_images=6, interp_pairs=4),
+}
+
+_SR = "Nijkamp et al. 2019 via Dual-MCMC (Cui & Han 2023) Table 1"
+PAPER = [
+    PaperNumber("Short-run EBM", "short_run", "cifar10", "is", 6.21, _SR,
+                "Inception v3 IS on 40,000 generated examples (paper sec. 5.1); TF vs PyTorch Inception not stated"),
+    PaperNumber("Short-run EBM", "short_run", "cifar10", "fid", 44.5, "benchmark aggregator only (wizwand); Dual-MCMC prints '-'",
+                "Inception v3 FID, 40,000 generated examples; reference set not stated", verified=False),
+    PaperNumber("Short-run EBM", "short_run", "celeba64", "fid", 23.02, _SR,
+                "Inception v3 FID, 40,000 generated examples of a 40,000-image subset; reference split UNVERIFIED"),
+]
+
+
+class ShortRun(Method):
+    Config, PRESETS, PAPER = Config, PRESETS, PAPER
+    FIGURES = ("interpolation.png", "reconstruction.png")
+
+    def __init__(self, cfg: Config, image_shape, device):
+        super().__init__(cfg, image_shape, device)
+        c, h, _ = image_shape
+        self.f = ConvScalarNet(c, cfg.n_f, h, cfg.lrelu_slope).to(device)  # f = negative energy
+        self.nets = {"f": self.f}
+        self.opts = {"f": torch.optim.Adam(self.f.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))}
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        return -self.f(x)
+
+    def p0(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        return torch.rand((n, *self.image_shape), generator=gen, device=self.device) * 2 - 1
+
+    def short_run(self, x0: torch.Tensor, gen: torch.Generator, **kw) -> torch.Tensor:
+        c = self.cfg
+        return langevin(self.energy, x0, n_steps=c.n_steps, step_size=c.step_size, noise_std=c.noise_std, generator=gen, **kw)
+
+    def train_step(self, x, gen):
+        c = self.cfg
+        x = x + c.data_noise * torch.randn(x.shape, generator=gen, device=x.device)  # Alg. 1 step 3
+        x_neg = self.short_run(self.p0(len(x), gen), gen)  # steps 2 and 4
+        f_data, f_neg = self.f(x).mean(), self.f(x_neg).mean()
+        loss = -(f_data - f_neg)  # step 5: ascend eq. (6)
+        self.opts["f"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.opts["f"].step()
+        return {"loss": loss.item(), "energy_data": -f_data.item(), "energy_sample": -f_neg.item()}
+
+    def sample(self, n, gen):
+        return self.short_run(self.p0(n, gen), gen)
+
+    # -- the seed's capabilities 2 and 3 ------------------------------------------------------
+    def _fixed_noise_chain(self, z: torch.Tensor, seed: int, differentiable: bool = False) -> torch.Tensor:
+        """M_theta(z, u) with u fixed by `seed`: the same z always maps to the same image."""
+        g = torch.Generator(device=self.device).manual_seed(seed)
+        return self.short_run(z, g, differentiable=differentiable)
+
+    def interpolate(self, gen: torch.Generator) -> torch.Tensor:
+        """Rows: pairs (z1, z2); columns: rho from 1 (M(z1)) to 0 (M(z2)) (Fig. 3)."""
+        c = self.cfg
+        z1, z2 = self.p0(c.interp_pairs, gen), self.p0(c.interp_pairs, gen)
+        seed = int(torch.randint(0, 2**31, (1,), generator=gen, device=self.device))
+        cols = [self._fixed_noise_chain(r * z1 + (1 - r**2) ** 0.5 * z2, seed)
+                for r in torch.linspace(1, 0, c.interp_points).tolist()]
+        return torch.stack(cols, 1).flatten(0, 1)
+
+    def reconstruct_by_noise(self, x: torch.Tensor, gen: torch.Generator, keep: int = 8) -> tuple[torch.Tensor, list]:
+        """Minimise ||x - M_theta(z)||^2 over z from z_0 ~ p0 (Fig. 4); returns x_t snapshots and losses."""
+        c = self.cfg
+        seed = int(torch.randint(0, 2**31, (1,), generator=gen, device=self.device))
+        z = self.p0(len(x), gen).requires_grad_(True)
+        opt = torch.optim.Adam([z], lr=c.recon_lr)
+        snaps, losses = [], []
+        keep_at = set(torch.linspace(0, c.recon_iters, keep).round().int().tolist())
+        for t in range(c.recon_iters + 1):
+            x_t = self._fixed_noise_chain(z, seed, differentiable=t < c.recon_iters)
+            loss = ((x_t - x) ** 2).flatten(1).sum(1).mean()
+            losses.append(loss.item() / x[0].numel())
+            if t in keep_at:
+                snaps.append(x_t.detach())
+            if t < c.recon_iters:
+                (grad,) = torch.autograd.grad(loss, z)  # only z moves; f stays fixed
+                opt.zero_grad()
+                z.grad = grad
+                opt.step()
+        return torch.stack(snaps, 1), losses
+
+    def figures(self, x, gen, out_dir: Path):
+        c, out_dir = self.cfg, Path(out_dir)
+        interp = self.interpolate(gen)
+        image_grid(interp, out_dir / "interpolation.png", nrow=c.interp_points)
+        x = x[: c.recon_images]
+        snaps, losses = self.reconstruct_by_noise(x, gen)
+        strip = torch.cat([snaps, x[:, None]], 1)  # last column: the observed images
+        image_grid(strip.flatten(0, 1), out_dir / "reconstruction.png", nrow=strip.shape[1])
+        return [out_dir / "interpolation.png", out_dir / "reconstruction.png"]

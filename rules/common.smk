@@ -1,0 +1,31 @@
+import json
+import shlex
+
+from ebmbench.config import check_workflow_config, extractor_of, preset_of
+from ebmbench.io import SuiteError
+from ebmbench.registry import get_method
+
+try:
+    check_workflow_config(config)
+except SuiteError as err:
+    raise ValueError(f"invalid config: {err}") from None
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_\-]+",
+    method=r"[a-z0-9_]+",
+    seed=r"\d+",
+
+RUN = "results/{dataset}/{method}/seed{seed}"
+DATA = "resources/data/{dataset}"
+CLASSIFIER = "resources/digits_classifier.pt"
+
+
+def overrides_args(wildcards):
+    preset = preset_of(config, wildcards.dataset)
+    fields = config.get("overrides", {}).get(wildcards.method, {}).get(preset, {})
+    return " ".join(f"--set {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in fields.items())
+
+
+def all_metrics():
+    runs = expand(RUN + "/metrics.json", method=config["methods"], dataset=config["datasets"], seed=config["seeds"])
+    return runs + expand("results/{dataset}/uniform_noise/metrics.json", dataset=config["datasets"])

@@ -1,0 +1,91 @@
+rule sample:
+    input:
+        model=RUN + "/model.pt",
+        data=DATA + "/info.json",
+    output:
+        samples=RUN + "/samples.npz",
+        labels=RUN + "/samples.json",
+        grid=report(RUN + "/grid.png", category="Samples", subcategory="{dataset}",
+                    labels={"method": "{method}", "dataset": "{dataset}", "seed": "{seed}"}),
+        figures=report(directory(RUN + "/figures"), patterns=["{name}.png"], category="Figures",
+                       subcategory="{dataset}", labels={"method": "{method}", "figure": "{name}", "seed": "{seed}"}),
+    params:
+        run=RUN,
+        n=config["n_samples"],
+        n_recon=config.get("n_recon", 300),
+        device=config["device"],
+    threads: config.get("threads", 2)
+    log:
+        "logs/sample/{dataset}/{method}/seed{seed}.log",
+    shell:
+        "python -m ebmbench sample --run {params.run} --out {params.run} --n {params.n} --n-recon {params.n_recon} "
+        "--data resources/data/{wildcards.dataset} --seed {wildcards.seed} --device {params.device} "
+        "--threads {threads} > {log} 2>&1"
+
+
+rule uniform_noise:
+    input:
+        DATA + "/info.json",
+    output:
+        samples="results/{dataset}/uniform_noise/samples.npz",
+        labels="results/{dataset}/uniform_noise/samples.json",
+        grid="results/{dataset}/uniform_noise/grid.png",
+    params:
+        n=config["n_samples"],
+    log:
+        "logs/noise/{dataset}.log",
+    shell:
+        "python -m ebmbench noise --data resources/data/{wildcards.dataset} --n {params.n} "
+        "--out results/{wildcards.dataset}/uniform_noise > {log} 2>&1"
+
+
+def score_inputs(w):
+    inputs = {"samples": f"results/{w.dataset}/{w.run}/samples.npz", "data": f"resources/data/{w.dataset}/info.json"}
+    if extractor_of(config, w.dataset) == "digits":
+        inputs["weights"] = CLASSIFIER
+    if w.run != "uniform_noise":
+        inputs["figures"] = f"results/{w.dataset}/{w.run}/figures"
+    return inputs
+
+
+def score_args(w, input):
+    args = [f"--extractor {extractor_of(config, w.dataset)}"]
+    if "weights" in input.keys():
+        args.append(f"--weights {input.weights}")
+    elif config.get("metrics", {}).get("inception_weights"):
+        args.append(f"--weights {shlex.quote(config['metrics']['inception_weights'])}")
+    method = w.run.split("/")[0]
+    if w.run != "uniform_noise" and get_method(method).reconstructs():
+        args.append(f"--recon {input.figures}/recon.npz")
+    return " ".join(args)
+
+
+rule score:
+    input:
+        unpack(score_inputs),
+    output:
+        "results/{dataset}/{run}/metrics.json",
+    wildcard_constraints:
+        run=r"uniform_noise|[a-z0-9_]+/seed\d+",
+    params:
+        args=score_args,
+        device="cuda" if str(config["device"]).startswith("cuda") else "cpu",
+    threads: config.get("threads", 2)
+    log:
+        "logs/score/{dataset}/{run}.log",
+    shell:
+        "python -m ebmbench score --samples {input.samples} --data resources/data/{wildcards.dataset} {params.args} "
+        "--cache resources/fidelity-cache --device {params.device} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule table:
+    input:
+        all_metrics(),
+    output:
+        report("results/table.csv", category="Comparison table"),
+    params:
+        datasets=" ".join(config["datasets"]),
+    log:
+        "logs/table.log",
+    shell:
+        "python -m ebmbench table {input} --datasets {params.datasets} --out {output} > {log} 2>&1"
