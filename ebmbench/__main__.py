@@ -89,6 +89,9 @@ def main(argv=None) -> int:
     s.add_argument("--datasets", nargs="*", default=[], help="datasets whose paper-only rows to list")
     s.add_argument("--out", required=True)
 
+    s = sub.add_parser("params", help="parameter counts of every method's networks per preset")
+    s.add_argument("--methods", nargs="*")
+
     a = p.parse_args(argv)
     try:
         return _run(a)
@@ -137,6 +140,11 @@ def _run(a) -> int:
         df = build_table(a.metrics, a.datasets, a.out)
         with __import__("pandas").option_context("display.width", 200, "display.max_columns", 20):
             print(df[["method", "dataset", "metric", "measured", "std", "n_seeds", "paper", "status"]].to_string(index=False))
+    elif a.cmd == "params":
+        from .registry import parameter_counts
+
+        for r in parameter_counts(a.methods):
+            print(f"{r['method']:<16} {r['preset']:<10} {r['network']:<12} {r['params']:>12,}")
     return 0
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .io import atomic_path, read_json
+from .registry import get_method, method_ids
 
 METRICS = ("fid", "is", "kid", "mse")
 LOWER_IS_BETTER = {"fid": True, "kid": True, "mse": True, "is": False}
@@ -23,11 +24,9 @@ COLUMNS = ["method", "dataset", "metric", "measured", "std", "n_seeds", "n_gener
 
 
 def all_paper_numbers():
-    from methods import METHODS
-
     seen, out = set(), []
-    for cls in METHODS.values():
-        for p in cls.PAPER:
+    for name in method_ids():
+        for p in get_method(name).PAPER:
             key = (p.method, p.suite_id, p.dataset, p.metric, p.value, p.source)
             if key not in seen:
                 seen.add(key)

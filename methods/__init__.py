@@ -1,6 +1,9 @@
-"""The registry of methods: id -> Method subclass. Each module reads like its paper."""
-from .short_run import ShortRun
-
+"""The registry of methods: id -> "module:Class". Each module reads like its paper; modules are
+imported on first use so that one method's run does not import the others."""
 METHODS = {
-    "short_run": ShortRun,
+    "short_run": "methods.short_run:ShortRun",  # Nijkamp et al. 2019
+    "coop_vae_ebm": "methods.coop_vae_ebm:CoopVAEBM",  # Xie, Zheng, Li 2021
+    "dual_mcmc": "methods.dual_mcmc:DualMCMC",  # Cui & Han 2023
+    "latent_ebm": "methods.latent_ebm:LatentEBM",  # Pang et al. 2020
+    "latent_ebm_conv": "methods.latent_ebm:LatentEBMConv",  # Xu 2021 thesis
 }

@@ -1,0 +1,23 @@
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def digits_dir(tmp_path_factory):
+    """The prepared digits dataset (real data, shipped with scikit-learn)."""
+    from ebmbench.data import prepare
+
+    out = tmp_path_factory.mktemp("data") / "digits"
+    prepare("digits", {"kind": "digits"}, "unused", out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def digits_classifier(digits_dir, tmp_path_factory):
+    from ebmbench.metrics import train_digits_classifier
+
+    path = tmp_path_factory.mktemp("clf") / "digits_classifier.pt"
+    train_digits_classifier(digits_dir, path, epochs=4)
+    return path
