@@ -59,7 +59,7 @@ def load_cifar10(root: Path, download: bool, opts: dict):
     files = ["cifar-10-batches-py/data_batch_1..5", "cifar-10-batches-py/test_batch", "cifar-10-batches-py/batches.meta"]
     remedy = (
         "Download and unpack cifar-10-python.tar.gz from the CIFAR-10 page there, or set "
-        "datasets.cifar10.download: true on a machine with internet."
+        "dataset_options.cifar10.download: true on a machine with internet."
     )
     if not download and not (folder / "cifar-10-batches-py").is_dir():
         raise _missing("cifar10", folder, files, remedy)
@@ -74,7 +74,7 @@ def load_cifar10(root: Path, download: bool, opts: dict):
 def load_svhn(root: Path, download: bool, opts: dict):
     tv = import_torchvision()
     folder = root / "svhn"
-    remedy = "Put train_32x32.mat and test_32x32.mat (SVHN format 2) there, or set datasets.svhn.download: true on a machine with internet."
+    remedy = "Put train_32x32.mat and test_32x32.mat (SVHN format 2) there, or set dataset_options.svhn.download: true on a machine with internet."
     if not download and not (folder / "train_32x32.mat").exists():
         raise _missing("svhn", folder, ["train_32x32.mat", "test_32x32.mat"], remedy)
     try:
@@ -120,7 +120,7 @@ def load_celeba64(root: Path, download: bool, opts: dict):
 def load_folder(path: Path, opts: dict):
     size, test_fraction = opts.get("image_size", 32), opts.get("test_fraction", 0.1)
     if not path.is_dir():
-        raise _missing(opts["name"], path, ["*.png / *.jpg images"], "Point datasets.<name>.path at a folder of images.")
+        raise _missing(opts["name"], path, ["*.png / *.jpg images"], "Point dataset_options.<name>.path at a folder of images.")
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp"))
     if len(files) < 10:
         raise _missing(opts["name"], path, ["at least 10 images (*.png, *.jpg)"], f"found {len(files)}.")

@@ -1,0 +1,285 @@
+"""CoopVAEBM: Xie, Zheng, Li, "Learning Energy-Based Model with Variational Auto-Encoder as Amortized
+Sampler", AAAI 2021, arXiv 2012.14936 (seed 000; reference/papers.md section 2).
+Official code: jianwen-xie/CoopVAEBM @ b0a48c0 (TensorFlow 1), `main.py`, `model/model.py`,
+`model/modules.py` (net_type 'cifar').
+
+Models. An EBM p_theta(x) = exp(-U_theta(x)) / Z with a bottom-up ConvNet f_theta (the
+"descriptor", whose scalar output is a *negative* energy) on top of a Gaussian reference
+distribution (Xie et al. 2016):  U_theta(x) = -f_theta(x) + ||x||^2 / (2 sigma_ref^2).
+A VAE: decoder g_alpha(z), z ~ N(0, I_d), image x = g_alpha(z) (+ Gaussian noise); encoder
+pi_beta(z | x) = N(mu_beta(x), diag sigma_beta(x)^2).
+
+Learning ("variational MCMC teaching"), per iteration (code `CoopVAEBM.train`):
+  1. draw n~ = chains_per_obs * m latent vectors z_i ~ N(0, I_d), x^_i = g_alpha(z_i)   (seed (i));
+  2. revise them by K steps of Langevin dynamics on U_theta from x~_0 = x^_i             (seed (ii));
+  3. EBM, maximum likelihood on observed vs revised:
+       minimise  mean_i f(x~_i) - mean_j f(x_j)    [= mean U(x_j) - mean U(x~_i) up to the
+       parameter-free reference term; its gradient is the seed's dKL/dtheta approximation], Adam;
+  4. VAE, MCMC teaching: the revised x~_i are the VAE's training data, minimise
+       mean_i [ ||g_alpha(z_i) - x~_i||^2 + beta * KL(pi_beta(z | x~_i) || N(0, I)) ],
+       z_i = mu + sigma * eps (reparameterised; sum over pixels, no sigma: code `vae_loss`), Adam.
+Both learning rates decay as lr * 0.98^(epoch / 20) (TF `exponential_decay`, non-staircase).
+Sampling (code `sampling`): z ~ N(0, I) -> g_alpha(z) -> K_test = 30 revision steps.
+Inference (code `reconstruction`): encoder -> decoder; we use the encoder mean (see departures).
+
+Sampler mapping (the shared sampler is x <- x - step_size * dE/dx + noise_std * N(0, I)):
+  The seed writes x_{t+1} = x_t - (delta^2 / 2) dU/dx + delta N(0, I). The released code runs
+      x <- x - 0.5 delta^2 (x / sigma_ref^2 - df/dx)        (noise line commented out)
+  with delta = 0.002, sigma_ref = 0.016. So we pass the exact energy
+      E(x) = U(x) = -f(x) + ||x||^2 / (2 sigma_ref^2),   step_size = delta^2 / 2 = 2e-6,
+  and noise_std = 0 (the released code: the revision is deterministic gradient descent on U).
+  The seed's exact Langevin is noise_std = delta (= sqrt(2 step_size)); it is one config key away
+  (`noise_std`). We follow the code because it produced the published checkpoint and numbers;
+  with delta = 0.002 the omitted noise is 0.002 per pixel per step, about a quarter of one 8-bit
+  grey level, so the two choices should differ little. No clipping inside the chain.
+
+Networks (32x32, code `modules.py`, net_type 'cifar'; conv kernels N(0, 0.005), biases 0,
+LeakyReLU 0.2, TF 'same' padding):
+  f:       conv3x3 s1 64, conv4x4 s2 128, conv4x4 s2 256, conv4x4 s2 256, conv4x4 valid -> 1.
+  encoder: conv3x3 s1 64, conv4x4 s2 128, 256, 512, flatten, dense -> mu, dense -> log sigma^2
+           (code: log sigma = 0.5 * dense); `nets.ConvEncoder`, dense layers Glorot-uniform.
+  decoder: z -> convT4x4 valid 256 (4x4), BN, convT4x4 s2 128, BN, convT4x4 s2 64, BN,
+           convT3x3 s2 64 (32x32, no BN), convT3x3 s1 3, tanh. The BN is TF
+           `contrib.layers.batch_norm` with its defaults: offset only (no scale), eps 1e-3, and
+           `is_training=True` everywhere, i.e. batch statistics also when sampling.
+
+Departures from the paper / released code:
+  - Langevin noise: 0, as in the released code; the seed's text has delta * N(0, I) (see above).
+  - Chains per iteration are `chains_per_obs` * batch_size (paper 900 / 250 = 3.6), so a smaller
+    batch scales the number of chains with it; the code fixes 900 chains for a batch of 250.
+  - reconstruct() decodes the encoder mean; the code's reconstruction decodes a sampled z.
+  - The transposed 3x3 stride-2 layer pads like PyTorch (padding 1, output_padding 1), which places
+    the extra row/column on the other border from TF 'SAME'; a one-pixel alignment, no new weights.
+  - The lr decay counts epochs of our data loader (drop_last); the code counts epochs of its own.
+  - SVHN and CelebA 64x64 are not in the paper (papers.md: UNVERIFIED); their presets reuse the
+    CIFAR-10 settings, and at 64x64 every network gains one stride-2 layer (f at 4 n_f, the encoder
+    doubling to 16 n_f, the decoder starting from 8 n_f at 4x4 like the code's 64x64 'scene'
+    generator). Our choice.
+  - The digits preset is CPU-sized (see PRESETS) and not a paper setting.
+"""
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ebmbench.langevin import langevin
+from ebmbench.method import Method, PaperNumber, TrainConfig
+from ebmbench.nets import ConvEncoder
+from ebmbench.plots import image_grid, line_plot
+
+
+@dataclass(frozen=True)
+class Config(TrainConfig):
+    nz: int = 100  # gen_latent_size
+    ebm_nf: int = 64  # f widths n_f, 2n_f, 4n_f, 4n_f
+    enc_nf: int = 64  # encoder widths n_f, 2n_f, 4n_f, 8n_f
+    dec_nf: int = 64  # decoder widths 4n_f, 2n_f, n_f, n_f (32x32)
+    lrelu_slope: float = 0.2
+    init_std: float = 0.005  # N(0, 0.005) conv / transposed-conv kernels
+    delta: float = 0.002  # des_step_size: Langevin step delta; shared-sampler step = delta^2 / 2
+    sigma_ref: float = 0.016  # des_refsig: std of the Gaussian reference distribution
+    n_steps: int = 15  # des_sample_steps, training
+    n_steps_test: int = 30  # sample_step at test (IS protocol)
+    noise_std: float = 0.0  # released code (noise commented out); the seed's text: delta
+    chains_per_obs: float = 3.6  # num_chain / batch_size = 900 / 250
+    beta_kl: float = 2.0  # weight_latent_loss
+    ebm_lr: float = 0.009  # d_lr (sic, code comment "# 0.009")
+    vae_lr: float = 2e-4
+    beta1: float = 0.5  # beta1_des = beta1_vae
+    beta2: float = 0.999  # TF Adam default
+    lr_decay: float = 0.98  # lr * lr_decay ** (epoch / lr_decay_epochs)
+    lr_decay_epochs: float = 20.0
+    batch_size: int = 250
+    n_iters: int = 600_000  # released checkpoint: epoch 3000 x 200 iterations (papers.md: inferred)
+    checkpoint_every: int = 1000
+    # Figures
+    revision_rows: int = 8
+    revision_cols: int = 11  # columns of the revision strip (steps 0..n_steps_test, evenly spaced)
+
+
+PRESETS = {
+    "cifar10": Config(),
+    # Not in the paper (UNVERIFIED): the CIFAR-10 settings, our choice (see docstring).
+    "svhn": Config(),
+    "celeba64": Config(),
+    # CPU preset for the embedded digits (32x32): narrower nets and fewer chains, chosen by
+    # measurement to train in about 90 s on two cores; the revision (delta, sigma_ref, 15 / 30
+    # steps, no noise), losses, beta and Adam betas are the paper's.
+    "digits": Config(ebm_nf=16, enc_nf=16, dec_nf=16, nz=32, batch_size=50, chains_per_obs=1.0,
+                     ebm_lr=2e-3, vae_lr=1e-3, n_iters=400, checkpoint_every=200, lr_decay_epochs=20.0),
+}
+
+_DM = "Xie et al. 2021 via Dual-MCMC (Cui & Han 2023) Table 1, row 'Amortized EBM [43]'"
+PAPER = [
+    PaperNumber("Amortized EBM [43]", "coop_vae_ebm", "cifar10", "is", 6.65, _DM,
+                "Inception v3 IS, released code: OpenAI TF Inception (inception-2015-12-05), 10 splits, "
+                "50,000 samples from decoder + 30 Langevin steps, clipped to [-1, 1]; no reference set; "
+                "single checkpoint (epoch 3000); the paper's own table not retrieved"),
+]
+
+
+def _init(module: nn.Module, std: float) -> None:
+    """The code's initialisers: conv kernels N(0, std), dense Glorot-uniform, biases zero."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, std)
+        elif isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+class Descriptor(nn.Module):
+    """f(x), the negative energy: conv3x3 n_f, stride-2 4x4 convs at 2n_f, 4n_f, 4n_f, ... to 4x4,
+    then a 4x4 valid conv to one scalar (code 'cifar'; differs from `nets.ConvScalarNet` in the
+    last width, 4n_f instead of 8n_f)."""
+
+    def __init__(self, n_c: int, n_f: int, image_size: int, slope: float):
+        super().__init__()
+        layers, width, size = [nn.Conv2d(n_c, n_f, 3, 1, 1), nn.LeakyReLU(slope)], n_f, image_size
+        while size > 4:
+            out = min(2 * width, 4 * n_f)
+            layers += [nn.Conv2d(width, out, 4, 2, 1), nn.LeakyReLU(slope)]
+            width, size = out, size // 2
+        layers.append(nn.Conv2d(width, 1, 4, 1, 0))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten(1).squeeze(1)
+
+
+class OffsetBatchNorm(nn.Module):
+    """TF `contrib.layers.batch_norm` as the code calls it: normalise with the batch statistics
+    (is_training=True, also when sampling), eps 1e-3, a learned offset and no scale."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(c, eps=1e-3, affine=False, track_running_stats=False)
+        self.offset = nn.Parameter(torch.zeros(c))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(x) + self.offset[:, None, None]
+
+
+class Decoder(nn.Module):
+    """g(z): convT4x4 valid to 4x4, stride-2 convT4x4 + BN halving width down to n_f at size/2,
+    convT3x3 s2 n_f (no BN), convT3x3 s1 to the image, tanh (code 'cifar' at 32x32)."""
+
+    def __init__(self, nz: int, n_c: int, n_f: int, image_size: int, slope: float):
+        super().__init__()
+        n_bn = int(math.log2(image_size // 8))  # 4x4 -> size/2 in stride-2 steps
+        width = n_f * 2 ** n_bn
+        layers = [nn.ConvTranspose2d(nz, width, 4, 1, 0), OffsetBatchNorm(width), nn.LeakyReLU(slope)]
+        for _ in range(n_bn):
+            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1), OffsetBatchNorm(width // 2), nn.LeakyReLU(slope)]
+            width //= 2
+        layers += [nn.ConvTranspose2d(width, n_f, 3, 2, 1, output_padding=1), nn.LeakyReLU(slope),
+                   nn.ConvTranspose2d(n_f, n_c, 3, 1, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z[:, :, None, None])
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag e^logvar) || N(0, I)) per sample (code `vae_latent_loss`)."""
+    return -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(1)
+
+
+class CoopVAEBM(Method):
+    Config, PRESETS, PAPER = Config, PRESETS, PAPER
+    FIGURES = ("revision.png", "energy_profile.png")
+
+    def __init__(self, cfg: Config, image_shape, device):
+        super().__init__(cfg, image_shape, device)
+        c, h, _ = image_shape
+        self.f = Descriptor(c, cfg.ebm_nf, h, cfg.lrelu_slope).to(device)  # f = negative energy
+        self.enc = ConvEncoder(c, cfg.enc_nf, h, cfg.nz, cfg.lrelu_slope).to(device)
+        self.dec = Decoder(cfg.nz, c, cfg.dec_nf, h, cfg.lrelu_slope).to(device)
+        for net in (self.f, self.enc, self.dec):
+            _init(net, cfg.init_std)
+        self.nets = {"ebm": self.f, "encoder": self.enc, "decoder": self.dec}
+        betas = (cfg.beta1, cfg.beta2)
+        vae_params = [*self.enc.parameters(), *self.dec.parameters()]
+        self.opts = {"ebm": torch.optim.Adam(self.f.parameters(), lr=cfg.ebm_lr, betas=betas),
+                     "vae": torch.optim.Adam(vae_params, lr=cfg.vae_lr, betas=betas)}
+        decay = lambda epoch: cfg.lr_decay ** (epoch / cfg.lr_decay_epochs)  # noqa: E731
+        self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, decay) for k, o in self.opts.items()}
+
+    # -- the model --------------------------------------------------------------------------
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        """U(x) = -f(x) + ||x||^2 / (2 sigma_ref^2): the descriptor on its Gaussian reference."""
+        return -self.f(x) + x.flatten(1).pow(2).sum(1) / (2 * self.cfg.sigma_ref ** 2)
+
+    def generate(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        """x^ = g(z), z ~ N(0, I_d): the VAE's amortized proposal."""
+        z = torch.randn((n, self.cfg.nz), generator=gen, device=self.device)
+        with torch.no_grad():
+            return self.dec(z)
+
+    def revise(self, x0: torch.Tensor, n_steps: int, gen: torch.Generator, **kw) -> torch.Tensor:
+        """The EBM's finite-step Langevin revision of x0 (see 'Sampler mapping')."""
+        c = self.cfg
+        return langevin(self.energy, x0, n_steps=n_steps, step_size=c.delta ** 2 / 2, noise_std=c.noise_std,
+                        generator=gen, **kw)
+
+    # -- learning ---------------------------------------------------------------------------
+    def train_step(self, x, gen):
+        c = self.cfg
+        n_chains = max(1, round(c.chains_per_obs * len(x)))
+        x_hat = self.generate(n_chains, gen)  # step 1
+        x_rev = self.revise(x_hat, c.n_steps, gen)  # step 2
+
+        f_data, f_rev = self.f(x).mean(), self.f(x_rev).mean()  # step 3: MLE, observed vs revised
+        loss_ebm = f_rev - f_data
+        self.opts["ebm"].zero_grad(set_to_none=True)
+        loss_ebm.backward()
+        self.opts["ebm"].step()
+
+        mu, logvar = self.enc(x_rev)  # step 4: the VAE learns the revised samples
+        eps = torch.randn(mu.shape, generator=gen, device=self.device)
+        recon = self.dec(mu + eps * (0.5 * logvar).exp())
+        sq = (recon - x_rev).flatten(1).pow(2).sum(1)
+        kl = gaussian_kl(mu, logvar)
+        loss_vae = (sq + c.beta_kl * kl).mean()
+        self.opts["vae"].zero_grad(set_to_none=True)
+        loss_vae.backward()
+        self.opts["vae"].step()
+
+        return {"loss_ebm": loss_ebm.item(), "loss_vae": loss_vae.item(),
+                "energy_data": -f_data.item(), "energy_sample": -f_rev.item(),  # learned part -f of U
+                "recon_mse": sq.mean().item() / x[0].numel(), "kl": kl.mean().item(),
+                "revision_dist": (x_rev - x_hat).pow(2).flatten(1).mean(1).sqrt().mean().item()}
+
+    # -- sampling and inference ---------------------------------------------------------------
+    def sample(self, n, gen):
+        return self.revise(self.generate(n, gen), self.cfg.n_steps_test, gen)
+
+    def reconstruct(self, x, gen):
+        with torch.no_grad():
+            return self.dec(self.enc(x)[0])
+
+    def figures(self, x, gen, out_dir: Path):
+        """The MCMC revision strip (rows: chains; columns: decoder output then revision steps) and
+        the mean energy U along the chain, at the test length n_steps_test."""
+        c, out_dir = self.cfg, Path(out_dir)
+        states, energies, neg_f = [], [], []
+
+        def record(k, x_k, e_k):
+            states.append(x_k[: c.revision_rows].detach().clone())
+            energies.append(e_k.mean().item())
+            with torch.no_grad():
+                neg_f.append(-self.f(x_k).mean().item())
+
+        n = max(c.revision_rows, len(x))  # a full batch: the decoder's BN uses batch statistics
+        self.revise(self.generate(n, gen), c.n_steps_test, gen, on_step=record)
+        cols = sorted(set(torch.linspace(0, c.n_steps_test, c.revision_cols).round().int().tolist()))
+        strip = torch.stack([states[k] for k in cols], 1)
+        image_grid(strip.flatten(0, 1), out_dir / "revision.png", nrow=len(cols))
+        e0 = energies[0]
+        line_plot({"U(x_k) - U(x_0)": [e - e0 for e in energies], "-f(x_k) - (-f(x_0))": [e - neg_f[0] for e in neg_f]},
+                  out_dir / "energy_profile.png", title=f"EBM revision of decoder samples (columns {cols})",
+                  xlabel="Langevin step k", ylabel="mean energy change")
+        return [out_dir / "revision.png", out_dir / "energy_profile.png"]
