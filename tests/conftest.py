@@ -21,3 +21,16 @@ def digits_classifier(digits_dir, tmp_path_factory):
     path = tmp_path_factory.mktemp("clf") / "digits_classifier.pt"
     train_digits_classifier(digits_dir, path, epochs=4)
     return path
+
+
+@pytest.fixture
+def workflow_dir(tmp_path):
+    """A copy of the workflow files to run Snakemake in (outputs land there, not in the repo)."""
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copy(root / "Snakefile", tmp_path)
+    for d in ("rules", "config", "report"):
+        shutil.copytree(root / d, tmp_path / d)
+    return tmp_path
