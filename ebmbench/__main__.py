@@ -55,6 +55,8 @@ def main(argv=None) -> int:
     s.add_argument("--device", default="auto")
     s.add_argument("--threads", type=int)
     s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--allow-divergence", action="store_true",
+                   help="exit 0 after a divergence (the workflow goes on and reports the run as diverged)")
 
     s = sub.add_parser("sample", help="samples, grid, reconstructions and figures from a run")
     s.add_argument("--run", required=True)
@@ -93,8 +95,13 @@ def main(argv=None) -> int:
     s.add_argument("--methods", nargs="*")
 
     a = p.parse_args(argv)
+    from .loop import DivergenceError
+
     try:
         return _run(a)
+    except DivergenceError as err:
+        print(f"ebmbench {a.cmd}: diverged: {err}", file=sys.stderr)
+        return 0 if a.allow_divergence else 3
     except SuiteError as err:
         print(f"ebmbench {a.cmd}: error: {err}", file=sys.stderr)
         return 2

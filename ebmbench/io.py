@@ -139,5 +139,5 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 def to_float(x: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 NHWC -> [-1, 1] NCHW float."""
-    x = torch.as_tensor(np.asarray(x))
+    x = torch.as_tensor(np.array(x))  # a copy: prepared data is memory-mapped read-only
     return x.permute(0, 3, 1, 2).float() / 127.5 - 1

@@ -5,8 +5,10 @@ Determinism by design: iteration i draws every random number from a generator se
 iteration counter and the state_dicts to continue exactly where an uninterrupted run would be.
 """
 import dataclasses
+import hashlib
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -23,7 +25,9 @@ FINAL = "model.pt"
 
 
 class DivergenceError(SuiteError):
-    pass
+    def __init__(self, message: str, iteration: int, quantity: str):
+        super().__init__(message)
+        self.iteration, self.quantity = iteration, quantity
 
 
 def pick_device(device: str) -> torch.device:
@@ -34,15 +38,19 @@ def pick_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def iteration_generator(seed: int, i: int, device: torch.device) -> torch.Generator:
-    g = torch.Generator(device=device)
-    g.manual_seed((seed << 32) + i)
-    return g
+def derive_seed(*parts) -> int:
+    """A 32-bit seed from (run seed, purpose, index). torch's CPU generator keeps only the low 32
+    bits of a seed, so packing parts into high bits would give every run the same stream."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "little")
+
+
+def seeded_generator(device: torch.device, *parts) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(derive_seed(*parts))
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed((seed << 32) + (1 << 31) + epoch)
-    return torch.randperm(n, generator=g)
+    return torch.randperm(n, generator=seeded_generator(torch.device("cpu"), seed, "epoch", epoch))
 
 
 def run_identity(method: str, preset: str, seed: int, cfg, data_info: dict) -> dict:
@@ -78,14 +86,38 @@ def load_checkpoint(path, identity: dict | None = None) -> dict:
     return ckpt
 
 
-def check_finite(i: int, stats: dict) -> None:
+def check_stats(i: int, stats: dict, max_energy_gap: float) -> None:
+    """Divergence within one iteration: any logged value NaN/Inf, or the spread of the logged
+    energies (data vs samples, posterior vs prior) beyond the configured bound (0 = no bound)."""
     for k, v in stats.items():
         if not math.isfinite(v):
-            raise DivergenceError(f"training diverged at iteration {i}: {k} = {v}.")
+            raise DivergenceError(f"training diverged at iteration {i}: {k} = {v}.", i, k)
+    energies = {k: v for k, v in stats.items() if k.startswith("energy")}
+    if max_energy_gap and len(energies) > 1:
+        gap = max(energies.values()) - min(energies.values())
+        if gap > max_energy_gap:
+            raise DivergenceError(f"training diverged at iteration {i}: energy gap {gap:.4g} between "
+                                  f"{', '.join(energies)} exceeds max_energy_gap = {max_energy_gap:g}.", i, "energy gap")
+
+
+def check_parameters(i: int, model) -> None:
+    for name, net in model.nets.items():
+        for k, p in net.named_parameters():
+            if not torch.isfinite(p).all():
+                raise DivergenceError(f"training diverged at iteration {i}: parameters of {name}.{k} are not finite.", i, f"{name}.{k}")
+
+
+def _checkpoint(i, identity, model, progress) -> dict:
+    return {"iter": i, "identity": identity, "method_state": model.state_dict(), "progress": progress}
 
 
 def train(method: str, data_dir, out_dir, seed: int = 0, preset: str | None = None, overrides: dict | None = None,
           device: str = "auto", progress: bool = True) -> dict:
+    """Train one run into out_dir, resuming from out_dir/state-latest.pt when it exists.
+
+    On divergence the run goes back to its last good checkpoint and, while the config allows
+    (divergence_retries), continues with a new recorded seed; past that it writes model.pt with
+    status 'diverged' (the last good weights, which nothing downstream scores) and raises."""
     out_dir, dev = Path(out_dir), pick_device(device)
     info = dataset_info(data_dir)
     preset = preset or info["name"]
@@ -96,51 +128,92 @@ def train(method: str, data_dir, out_dir, seed: int = 0, preset: str | None = No
     if bs > n:
         raise SuiteError(f"batch_size {bs} is larger than the {n} training images of '{info['name']}'.")
     iters_per_epoch = n // bs  # drop_last, as the released codes do
-
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    torch.manual_seed(seed)  # network initialisation
-    model = build(identity, dev)
     out_dir.mkdir(parents=True, exist_ok=True)
-    start = 0
-    if (out_dir / CHECKPOINT).exists():
-        ckpt = load_checkpoint(out_dir / CHECKPOINT, identity)
-        model.load_state_dict(ckpt["method_state"])
-        start = ckpt["iter"]
-        # drop log lines written after the checkpoint: they will be recomputed identically
-        kept = [r for r in read_jsonl(out_dir / "log.jsonl") if r["iter"] < start]
-        (out_dir / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
-    else:
-        (out_dir / "log.jsonl").write_text("")
-    write_json(out_dir / "config.json", identity)
+    log_path, ckpt_path = out_dir / "log.jsonl", out_dir / CHECKPOINT
 
-    model.train()
-    t0, perm, bar = time.time(), None, tqdm(total=cfg.n_iters, initial=start, desc=f"{method}/{info['name']}/seed{seed}",
-                                             unit="it", disable=not progress, dynamic_ncols=True)
-    for i in range(start, cfg.n_iters):
-        epoch, pos = divmod(i, iters_per_epoch)
-        if perm is None or pos == 0:
-            perm = epoch_order(seed, epoch, n)
-        idx = np.sort(perm[pos * bs:(pos + 1) * bs].numpy())
-        x = to_float(images[idx]).to(dev)
-        torch.manual_seed((seed << 32) + i)  # any stray use of the global RNG is reproducible too
-        stats = model.train_step(x, iteration_generator(seed, i, dev))
-        check_finite(i, stats)
-        append_jsonl(out_dir / "log.jsonl", {"iter": i, "epoch": epoch, **stats})
-        if pos == iters_per_epoch - 1:
-            model.end_epoch()
-        if (i + 1) % cfg.checkpoint_every == 0 or i + 1 == cfg.n_iters:
-            save_torch(out_dir / CHECKPOINT, {"iter": i + 1, "identity": identity, "method_state": model.state_dict()})
-        bar.update(1)
-        bar.set_postfix({k: f"{v:.3g}" for k, v in list(stats.items())[:3]})
+    def restore():
+        """(model, iteration, progress) from the last checkpoint, or fresh; the log is cut to match."""
+        torch.manual_seed(seed)  # network initialisation
+        model = build(identity, dev)
+        it, prog = 0, {"seed": seed, "restarts": []}
+        if ckpt_path.exists():
+            ckpt = load_checkpoint(ckpt_path, identity)
+            model.load_state_dict(ckpt["method_state"])
+            it, prog = ckpt["iter"], ckpt["progress"]
+        # log lines after the checkpoint are recomputed (identically, or with the new seed)
+        kept = [r for r in read_jsonl(log_path) if r.get("iter", -1) < it]
+        log_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        return model, it, prog
+
+    model, start, prog = restore()
+    write_json(out_dir / "config.json", identity)
+    t0 = time.time()
+    bar = tqdm(total=cfg.n_iters, initial=start, desc=f"{method}/{info['name']}/seed{seed}", unit="it",
+               disable=not progress, dynamic_ncols=True)
+    i, perm = start, None
+    while i < cfg.n_iters:
+        try:
+            model.train()
+            run_seed = prog["seed"]
+            epoch, pos = divmod(i, iters_per_epoch)
+            if perm is None or pos == 0:
+                perm = epoch_order(run_seed, epoch, n)
+            idx = np.sort(perm[pos * bs:(pos + 1) * bs].numpy())
+            x = to_float(images[idx]).to(dev)
+            torch.manual_seed(derive_seed(run_seed, "global", i))  # stray uses of the global RNG reproduce too
+            stats = model.train_step(x, seeded_generator(dev, run_seed, "iteration", i))
+            check_stats(i, stats, cfg.max_energy_gap)
+            append_jsonl(log_path, {"iter": i, "epoch": epoch, **stats})
+            if pos == iters_per_epoch - 1:
+                model.end_epoch()
+            if (i + 1) % cfg.checkpoint_every == 0 or i + 1 == cfg.n_iters:
+                check_parameters(i, model)  # never save a poisoned state as "good"
+                save_torch(ckpt_path, _checkpoint(i + 1, identity, model, prog))
+            i += 1
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in list(stats.items())[:3]})
+        except DivergenceError as err:
+            event = {"event": "diverged", "iter": i, "quantity": err.quantity, "message": str(err), "run_seed": prog["seed"]}
+            if len(prog["restarts"]) >= cfg.divergence_retries:
+                bar.close()
+                return _finish(out_dir, identity, model, prog, start, t0, dev, status={"status": "diverged", **event})
+            model, i, prog = restore()
+            perm = None
+            prog["restarts"].append({**event, "resumed_at": i})
+            prog["seed"] = seed + 1_000_003 * len(prog["restarts"])  # the recorded new seed
+            append_jsonl(log_path, {"iter": i, "event": "restart", "new_seed": prog["seed"]})
+            bar.n = i
+            print(f"warning: {err} Restarting from iteration {i} with seed {prog['seed']} "
+                  f"(retry {len(prog['restarts'])} of {cfg.divergence_retries}).", file=sys.stderr)
     bar.close()
-    seconds = time.time() - t0
-    save_torch(out_dir / FINAL, {"iter": cfg.n_iters, "identity": identity, "method_state": model.state_dict()})
+    return _finish(out_dir, identity, model, prog, start, t0, dev, status={"status": "ok"})
+
+
+def _finish(out_dir, identity, model, prog, start, t0, dev, status) -> dict:
+    """model.pt, curves and train.json; a diverged run keeps its last good checkpoint as model.pt."""
     from .plots import training_curves
 
-    training_curves(read_jsonl(out_dir / "log.jsonl"), out_dir / "curves.png", title=f"{method} on {info['name']} (seed {seed})")
-    summary = {"iterations": cfg.n_iters, "resumed_from": start, "seconds": round(seconds, 2),
-               "seconds_per_iter": round(seconds / max(1, cfg.n_iters - start), 4), "device": str(dev)}
+    cfg = model.cfg
+    if status["status"] == "ok":
+        final = _checkpoint(cfg.n_iters, identity, model, prog)
+    elif (out_dir / CHECKPOINT).exists():
+        final = load_checkpoint(out_dir / CHECKPOINT, identity)
+    else:
+        final = _checkpoint(0, identity, build(identity, dev), prog)
+    save_torch(out_dir / FINAL, {**final, "status": status})
+    log = [r for r in read_jsonl(out_dir / "log.jsonl") if "event" not in r]
+    training_curves(log, out_dir / "curves.png",
+                    title=f"{identity['method']} on {identity['dataset']} (seed {identity['seed']})"
+                          + (f" -- DIVERGED at iteration {status['iter']}" if status["status"] != "ok" else ""))
+    seconds = time.time() - t0
+    summary = {**status, "iterations": final["iter"], "resumed_from": start, "seconds": round(seconds, 2),
+               "seconds_per_iter": round(seconds / max(1, final["iter"] - start), 4), "device": str(dev),
+               "restarts": prog["restarts"]}
     write_json(out_dir / "train.json", summary)
+    if status["status"] != "ok":
+        raise DivergenceError(status["message"] + f" Kept the last good checkpoint ({final['iter']} iterations) "
+                              f"as {out_dir / FINAL}; the run is reported as diverged.", status["iter"], status["quantity"])
     return summary
 
 
@@ -151,4 +224,4 @@ def load_run(run_dir, device: str = "auto"):
     model = build(ckpt["identity"], dev)
     model.load_state_dict(ckpt["method_state"])
     model.train(False)
-    return model, ckpt["identity"]
+    return model, ckpt["identity"], ckpt.get("status", {"status": "ok"})

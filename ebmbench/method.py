@@ -29,6 +29,8 @@ class TrainConfig:
     batch_size: int = 64
     n_iters: int = 1000
     checkpoint_every: int = 500  # iterations between resumable checkpoints
+    max_energy_gap: float = 0.0  # divergence if the logged energies spread wider (0: no bound)
+    divergence_retries: int = 0  # restarts from the last good checkpoint, each with a new seed
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,11 @@ def reconstruction_mse(path) -> dict:
 
 
 def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, device: str = "cpu", recon_path=None) -> dict:
+    labels_path = Path(samples_path).with_name("samples.json")  # which run these samples come from
+    labels = read_json(labels_path) if labels_path.exists() else {}
+    run = {k: v for k, v in labels.items() if k in ("method", "dataset", "seed")}
+    if labels.get("status", "ok") != "ok":  # diverged: reported as such, never with a number
+        return {**run, "status": labels["status"], "message": labels.get("message", "")}
     samples = load_images_npz(samples_path)
     info = dataset_info(data_dir)
     reference = load_prepared(data_dir, "train")
@@ -175,9 +180,9 @@ def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, 
         input2_cache_name=f"{info['name']}-train-{info['sha256'][:16]}-{extractor_id}",
         **kw,
     )
-    labels = Path(samples_path).with_name("samples.json")  # which run these samples come from
-    out = {k: v for k, v in (read_json(labels) if labels.exists() else {}).items() if k in ("method", "dataset", "seed")}
-    out |= {
+    out = {
+        **run,
+        "status": "ok",
         "fid": metrics["frechet_inception_distance"],
         "is": metrics["inception_score_mean"],
         "is_std": metrics["inception_score_std"],

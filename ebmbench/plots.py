@@ -35,6 +35,14 @@ def image_grid(images, path, nrow: int = 8) -> None:
     save_png(grid_array(images, nrow), path)
 
 
+def text_image(text: str, path) -> None:
+    """A small PNG carrying a message, where a figure cannot exist (e.g. a diverged run's grid)."""
+    fig, ax = plt.subplots(figsize=(4, 1.2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=10)
+    _save_fig(fig, path)
+
+
 def _save_fig(fig, path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")

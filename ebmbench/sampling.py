@@ -7,8 +7,8 @@ from tqdm import tqdm
 
 from .data import load_prepared
 from .io import SuiteError, save_npz, to_float, to_uint8, write_json
-from .loop import load_run
-from .plots import image_grid
+from .loop import load_run, seeded_generator
+from .plots import image_grid, text_image
 
 
 def generate(run_dir, n: int, out_dir, seed: int = 0, data_dir=None, n_recon: int = 500,
@@ -16,18 +16,26 @@ def generate(run_dir, n: int, out_dir, seed: int = 0, data_dir=None, n_recon: in
     """Write samples.npz, samples.json and grid.png to out_dir; with data_dir also out_dir/figures/:
     recon.npz + recon.png (if the method reconstructs) and the method's figures.
     Batch b draws from a generator seeded (seed, b)."""
-    model, identity = load_run(run_dir, device)
+    model, identity, status = load_run(run_dir, device)
     out_dir = Path(out_dir)
     if n <= 0:
         raise SuiteError(f"number of samples must be positive, got {n}.")
+    labels = {k: identity[k] for k in ("method", "dataset", "seed", "preset")}
+    if status["status"] != "ok":  # a diverged run is never scored: no samples, a grid that says why
+        (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+        h, w, c = identity["image_shape"]
+        save_npz(out_dir / "samples.npz", images=np.zeros((0, h, w, c), np.uint8))
+        write_json(out_dir / "samples.json", {**labels, **status})
+        text_image(f"{identity['method']}: diverged at iteration {status['iter']}\n({status['quantity']})", out_dir / "grid.png")
+        return {"status": "diverged"}
     bs = identity["config"]["batch_size"]
     chunks = []
     for b, start in enumerate(tqdm(range(0, n, bs), desc="sampling", unit="batch", disable=not progress)):
-        gen = torch.Generator(device=model.device).manual_seed((seed << 32) + b)
+        gen = seeded_generator(model.device, seed, "sample", b)
         chunks.append(to_uint8(model.sample(min(bs, n - start), gen)))
     samples = np.concatenate(chunks)
     save_npz(out_dir / "samples.npz", images=samples)
-    write_json(out_dir / "samples.json", {k: identity[k] for k in ("method", "dataset", "seed", "preset")})
+    write_json(out_dir / "samples.json", {**labels, "status": "ok"})
     image_grid(samples[:64], out_dir / "grid.png", nrow=8)
     written = {"samples": str(out_dir / "samples.npz"), "grid": str(out_dir / "grid.png")}
     if data_dir is None:
@@ -37,7 +45,7 @@ def generate(run_dir, n: int, out_dir, seed: int = 0, data_dir=None, n_recon: in
     fig_dir.mkdir(parents=True, exist_ok=True)
     test = load_prepared(data_dir, "test")
     x = to_float(test[: min(n_recon, len(test))]).to(model.device)
-    gen = torch.Generator(device=model.device).manual_seed((seed << 32) + (1 << 31))
+    gen = seeded_generator(model.device, seed, "figures")
     recon = [model.reconstruct(xb, gen) for xb in x.split(bs)]
     if all(r is not None for r in recon):
         save_npz(fig_dir / "recon.npz", original=to_uint8(x), reconstruction=to_uint8(torch.cat(recon)))
