@@ -91,6 +91,10 @@ def main(argv=None) -> int:
     s.add_argument("--datasets", nargs="*", default=[], help="datasets whose paper-only rows to list")
     s.add_argument("--out", required=True)
 
+    s = sub.add_parser("check", help="regression gate: fail when a metric got worse than expected")
+    s.add_argument("table")
+    s.add_argument("--against", required=True, help="expected-values CSV, or 'paper' for the paper numbers")
+
     s = sub.add_parser("params", help="parameter counts of every method's networks per preset")
     s.add_argument("--methods", nargs="*")
 
@@ -147,6 +151,15 @@ def _run(a) -> int:
         df = build_table(a.metrics, a.datasets, a.out)
         with __import__("pandas").option_context("display.width", 200, "display.max_columns", 20):
             print(df[["method", "dataset", "metric", "measured", "std", "n_seeds", "paper", "status"]].to_string(index=False))
+    elif a.cmd == "check":
+        from .gate import check
+
+        failures = check(a.table, a.against)
+        for f in failures:
+            print(f"REGRESSION {f['method']}/{f['dataset']}/{f['metric']}: measured {f['measured']:.6g}, "
+                  f"expected {f['expected']:.6g} +- {f['tolerance']:.0%}: {f['problem']} ({f['reason']})")
+        print(f"{len(failures)} regression(s)" if failures else "all metrics within tolerance")
+        return 1 if failures else 0
     elif a.cmd == "params":
         from .registry import parameter_counts
 

@@ -45,6 +45,9 @@ class PaperNumber:
     source: str  # paper and table
     protocol: str  # FID implementation, #generated vs #reference, reference split, reduction
     verified: bool = True  # False where papers.md marks the number UNVERIFIED
+    # relative band within which a measurement "reproduces" the number: wider where our protocol
+    # cannot match the paper's (e.g. TF-Inception FID vs torch-fidelity's port, fewer samples)
+    tolerance: float = 0.10
 
 
 class Method:

@@ -1,7 +1,7 @@
 """The comparison table: measured (mean, std over seeds) beside the papers' numbers and protocols.
 
 One row per method x dataset x metric x paper source. Status:
-  reproduced       |measured - paper| <= TOLERANCE x paper
+  reproduced       |measured - paper| <= tolerance x paper (the paper number's own tolerance)
   better / gap     outside that band, in the good / bad direction of the metric
   no paper number  nothing published for this method on this dataset (e.g. digits)
   paper only       a published number for a method or dataset this run did not train
@@ -18,9 +18,9 @@ from .registry import get_method, method_ids
 
 METRICS = ("fid", "is", "kid", "mse")
 LOWER_IS_BETTER = {"fid": True, "kid": True, "mse": True, "is": False}
-TOLERANCE = 0.10  # relative band for "reproduced": protocols differ (TF vs PyTorch Inception, #samples)
 COLUMNS = ["method", "dataset", "metric", "measured", "std", "n_seeds", "n_generated", "n_reference", "extractor",
-           "paper", "paper_method", "paper_protocol", "paper_source", "paper_verified", "difference", "status"]
+           "paper", "paper_method", "paper_protocol", "paper_source", "paper_verified", "paper_tolerance", "difference",
+           "status"]
 
 
 def all_paper_numbers():
@@ -34,8 +34,8 @@ def all_paper_numbers():
     return out
 
 
-def _status(metric, measured, paper) -> str:
-    if abs(measured - paper) <= TOLERANCE * abs(paper):
+def _status(metric, measured, paper, tolerance) -> str:
+    if abs(measured - paper) <= tolerance * abs(paper):
         return "reproduced"
     better = measured < paper if LOWER_IS_BETTER[metric] else measured > paper
     return "better" if better else "gap"
@@ -43,7 +43,7 @@ def _status(metric, measured, paper) -> str:
 
 def _paper_fields(p) -> dict:
     return {"paper": p.value, "paper_method": p.method, "paper_protocol": p.protocol, "paper_source": p.source,
-            "paper_verified": p.verified}
+            "paper_verified": p.verified, "paper_tolerance": p.tolerance}
 
 
 def build_table(metric_files, datasets=(), out=None) -> pd.DataFrame:
@@ -79,7 +79,7 @@ def build_table(metric_files, datasets=(), out=None) -> pd.DataFrame:
                     row.update(_paper_fields(p))
                     if "measured" in row:
                         row["difference"] = row["measured"] - p.value
-                        row["status"] = _status(metric, row["measured"], p.value)
+                        row["status"] = _status(metric, row["measured"], p.value, p.tolerance)
                 rows.append(row)
     for p in paper:
         if p.dataset in datasets and (p.suite_id, p.dataset, p.metric) not in measured_keys:
