@@ -77,6 +77,8 @@ def test_snakemake_rerun_of_a_killed_job_resumes_its_checkpoint(workflow_dir):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and its job, as a node failure would
     proc.wait()
+    # what a user does after a crash: release Snakemake's lock, rerun the incomplete job
+    subprocess.run(cmd + ["--unlock"], cwd=workflow_dir, check=True, capture_output=True)
     r = subprocess.run(cmd + ["--rerun-incomplete"], cwd=workflow_dir, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     summary = json.loads((workflow_dir / "results/digits/short_run/seed0/train.json").read_text())
