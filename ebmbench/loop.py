@@ -73,12 +73,23 @@ def build(identity: dict, device):
     return cls(cfg, (c, h, w), device)
 
 
+# How often to checkpoint and how often to retry do not change what is computed: a run may be
+# resumed with other values.
+RUN_POLICY = ("checkpoint_every", "divergence_retries")
+
+
+def _comparable(identity: dict) -> dict:
+    return {**identity, "config": {k: v for k, v in identity["config"].items() if k not in RUN_POLICY}}
+
+
 def load_checkpoint(path, identity: dict | None = None) -> dict:
     ckpt = load_torch(path)
     if not isinstance(ckpt, dict) or "identity" not in ckpt or "method_state" not in ckpt:
         raise SuiteError(f"{path} is not a checkpoint written by this suite.")
-    if identity is not None and ckpt["identity"] != identity:
-        diff = sorted(k for k in identity if ckpt["identity"].get(k) != identity[k])
+    if identity is not None and _comparable(ckpt["identity"]) != _comparable(identity):
+        theirs, mine = _comparable(ckpt["identity"]), _comparable(identity)
+        diff = sorted({k for k in mine if theirs.get(k) != mine[k]}
+                      | {f"config.{k}" for k in mine["config"] if theirs["config"].get(k) != mine["config"][k]})
         raise SuiteError(
             f"checkpoint {path} belongs to another run (differs in: {', '.join(diff)}). "
             f"Delete {Path(path).parent} to start this run afresh, or restore the config it was made with."

@@ -1,0 +1,121 @@
+"""Dual-MCMC (Cui & Han 2023): the two chains, spectral norm and the released architectures."""
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from ebmbench.nets import n_params
+from methods.dual_mcmc import DualMCMC, diag_normal_nll
+
+CPU = torch.device("cpu")
+
+
+def model(**kw):
+    cfg = dataclasses.replace(DualMCMC.PRESETS["digits"], batch_size=8, **kw)
+    torch.manual_seed(0)
+    return DualMCMC(cfg, (3, 32, 32), CPU)
+
+
+def test_ebm_revision_is_the_released_update_and_lowers_the_energy():
+    """On a fixed quadratic energy E = ||x - c||^2 the code's step x - s^2/2 dE/dx contracts x - c by
+    (1 - s^2) per step; with n = 1e-3 the chain must land there and lower E of its start points."""
+    m = model(x_step=0.5, x_noise=1e-3, x_steps=6)
+    c = 0.3
+    m.E = lambda x: ((x - c) ** 2).flatten(1).sum(1)
+    with torch.no_grad():
+        x0 = m.G(m.prior(8, torch.Generator().manual_seed(0)))
+    x6 = m.revise_x(x0, torch.Generator().manual_seed(1))
+    assert m.E(x6).mean() < 0.5 * m.E(x0).mean()
+    expected = c + (1 - 0.5**2) ** 6 * (x0 - c)
+    assert (x6 - expected).abs().max() < 1e-2  # noise: 6 steps of 1e-3 N(0, 1), contracted
+
+
+def test_posterior_revision_is_the_released_update():
+    """With a linear generator G(z) = W z and no noise, one step is the released
+    z - s^2/2 (2 W^T (W z - x) / sigma^2 + z / sigma_p^2): no 1/2 on the likelihood term."""
+    m = model(z_noise=0.0, z_steps=1, z_step=0.1, sigma=0.3, prior_sigma=1.0)
+    W = torch.randn(3 * 32 * 32, m.cfg.nz, generator=torch.Generator().manual_seed(0)) / 40
+    m.generate = lambda z: (z @ W.T).view(-1, 3, 32, 32)
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    z0 = torch.randn(4, m.cfg.nz)
+    z1 = m.revise_z(z0, x, None)
+    grad = 2 * (z0 @ W.T - x.flatten(1)) @ W / 0.3**2 + z0
+    assert torch.allclose(z1, z0 - 0.5 * 0.1**2 * grad, atol=1e-5)
+
+
+def test_posterior_revision_lowers_the_reconstruction_error_of_a_fixed_generator():
+    m = model(z_steps=10)
+    m.train(False)
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        x = m.generate(m.prior(8, gen))  # observations the generator can explain exactly
+    z0 = m.prior(8, gen)  # an uninformed start
+    before = [p.detach().clone() for p in m.G.parameters()]
+    z = m.revise_z(z0, x, gen)
+    with torch.no_grad():
+        mse0, mse1 = ((m.generate(z0) - x) ** 2).mean(), ((m.generate(z) - x) ** 2).mean()
+    assert mse1 < 0.7 * mse0
+    assert all(torch.equal(a, b) for a, b in zip(before, m.G.parameters()))  # the chain never trains G
+
+
+@pytest.mark.parametrize("arch", ["resnet", "dcgan"])
+def test_every_ebm_layer_is_spectrally_normalised(arch):
+    m = model(arch=arch, ndf=16, ngf=16)
+    layers = [mod for mod in m.E.modules() if isinstance(mod, (nn.Conv2d, nn.Linear))]
+    assert layers and all(hasattr(mod, "weight_orig") for mod in layers)
+    x = torch.rand(8, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        for _ in range(30):  # power iteration runs once per training-mode forward
+            m.E(x)
+    for mod in layers:
+        sigma = torch.linalg.matrix_norm(mod.weight.detach().flatten(1), 2)
+        assert 0.9 < sigma < 1.05, (mod, sigma)
+    for net in (m.G, m.I):  # G and I have none, as released
+        assert not any(hasattr(mod, "weight_orig") for mod in net.modules())
+
+
+@pytest.mark.parametrize("preset,counts", [
+    ("cifar10", {"ebm": 16_793_088, "gen": 16_024_579, "inf": 15_208_064}),
+    ("celeba64", {"ebm": 19_536_768, "gen": 12_220_675, "inf": 15_210_752}),
+])
+def test_paper_networks_have_the_released_parameter_counts(preset, counts):
+    """papers.md section 8: counts of the released classes built on CPU."""
+    size = 64 if preset == "celeba64" else 32
+    m = DualMCMC(DualMCMC.PRESETS[preset], (3, size, size), CPU)
+    assert {k: n_params(v) for k, v in m.nets.items()} == counts
+    with torch.no_grad():
+        m.train(False)
+        assert m.E(torch.zeros(2, 3, size, size)).shape == (2,)
+        assert m.G(torch.zeros(2, 128)).shape == (2, 3, size, size)
+        mu, logvar = m.I(torch.zeros(2, 3, size, size))
+        assert mu.shape == logvar.shape == (2, 128)
+
+
+def test_diag_normal_nll_is_the_gaussian_log_density_up_to_its_constant():
+    z, mu, logvar = torch.randn(5, 7), torch.randn(5, 7), torch.randn(5, 7)
+    logp = torch.distributions.Normal(mu, (0.5 * logvar).exp()).log_prob(z).sum(1)
+    const = 0.5 * 7 * torch.log(torch.tensor(2 * torch.pi))
+    assert torch.allclose(diag_normal_nll(z, mu, logvar), -logp - const, atol=1e-4)
+
+
+def test_test_time_generator_uses_batch_statistics_and_leaves_running_buffers_alone():
+    m = model()
+    z = m.prior(8, torch.Generator().manual_seed(0))
+    buffers = {k: b.clone() for k, b in m.G.named_buffers()}
+    m.train(False)
+    out = m.generate(z)
+    assert all(torch.equal(buffers[k], b) for k, b in m.G.named_buffers())
+    assert not m.G.training
+    m.G.train()
+    assert torch.allclose(out, m.G(z), atol=1e-6)  # train-mode BN: the batch's own statistics
+
+
+def test_ebm_loss_is_divided_by_the_chain_temperature():
+    """use_temp: the E gradient is (n/s)^-2 times the untempered one (x250,000 at CIFAR-10 settings)."""
+    grads = {}
+    for use_temp in (False, True):
+        m = model(use_temp=use_temp, x_step=0.5, x_noise=1e-3, lr_e=0.0)
+        m.train_step(torch.rand(8, 3, 32, 32) * 2 - 1, torch.Generator().manual_seed(0))
+        grads[use_temp] = torch.cat([p.grad.flatten() for p in m.E.parameters()])
+    assert torch.allclose(grads[True], grads[False] * 250_000, rtol=1e-3, atol=1e-6)
