@@ -62,7 +62,9 @@ Departures from the released code:
   - The released checkpoints were scored with 70 EBM steps at step 0.4 (task_fid.py), not the 30
     steps of the paper's Table 1; our presets score with the paper's 30 (`sample_steps`).
   - No SVHN preset: the paper reports no SVHN result and the released code has no SVHN setting.
-  - The digits preset is CPU-sized (see PRESETS) and not a paper setting.
+  - The digits preset is CPU-sized (see PRESETS) and not a paper setting: `arch="dcgan"` swaps in the
+    suite's shared DCGAN-style nets (energy ConvScalarNet with spectral norm, ConvTGenerator with BN,
+    ConvEncoder) and the chains are shortened to 10 EBM / 5 posterior steps.
 """
 from dataclasses import dataclass
 from pathlib import Path

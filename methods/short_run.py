@@ -80,7 +80,7 @@ PAPER = [
     PaperNumber("Short-run EBM", "short_run", "cifar10", "is", 6.21, _SR,
                 "Inception v3 IS on 40,000 generated examples (paper sec. 5.1); TF vs PyTorch Inception not stated"),
     PaperNumber("Short-run EBM", "short_run", "cifar10", "fid", 44.5, "benchmark aggregator only (wizwand); Dual-MCMC prints '-'",
-                "Inception v3 FID, 40,000 generated examples; reference set not stated", verified=False),
+                "Inception v3 FID, 40,000 generated examples; reference set not stated", verified=False, tolerance=0.25),
     PaperNumber("Short-run EBM", "short_run", "celeba64", "fid", 23.02, _SR,
                 "Inception v3 FID, 40,000 generated examples of a 40,000-image subset; reference split UNVERIFIED"),
 ]

@@ -88,4 +88,5 @@ rule table:
     log:
         "logs/table.log",
     shell:
-        "python -m ebmbench table {input} --datasets {params.datasets} --out {output} > {log} 2>&1"
+        # printed too: the measured numbers beside the uniform-noise reference and the papers
+        "python -m ebmbench table {input} --datasets {params.datasets} --out {output} 2>&1 | tee {log}"

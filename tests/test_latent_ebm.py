@@ -64,7 +64,7 @@ def test_prior_chain_with_zero_energy_keeps_standard_normal(cls):
     1 / (1 - s0^2/4) = 1.042 at stationarity) must be met within sampling error."""
     model = model_of(cls, prior_steps=60, prior_step=0.4)
     zero_energy(model)
-    z = model.prior_chain(model.z0(2000, gen(0)), gen(1)).flatten(1)
+    z = model.prior_chain(model.z0(1000 if cls is LatentEBM else 250, gen(0)), gen(1)).flatten(1)
     _, var = ula_prior_moments(0.4, 60)
     n = z.numel()
     assert abs(z.mean().item()) < 4 / math.sqrt(n)
@@ -78,39 +78,42 @@ def test_prior_chain_follows_the_energy_sign(cls):
     model = model_of(cls, prior_steps=60, prior_step=0.4)
     b = torch.linspace(-1.5, 1.5, math.prod(model.latent_shape)).reshape(model.latent_shape)
     model.E = LinearTilt(b)
-    z = model.prior_chain(model.z0(2000, gen(0)), gen(1))
+    n = 2000
+    z = model.prior_chain(model.z0(n, gen(0)), gen(1))
     mean, var = ula_prior_moments(0.4, 60, b)
-    err = (z.mean(0) - mean).abs().max().item()
-    assert err < 5 * math.sqrt(var.max().item() if torch.is_tensor(var) else var) / math.sqrt(2000), err
+    assert ((z.mean(0) - mean).abs() / math.sqrt(var)).max() < 5 / math.sqrt(n)
 
 
 @pytest.mark.parametrize("cls", VARIANTS)
 def test_posterior_chain_lowers_reconstruction_error(cls):
     model = model_of(cls)  # fixed generator and EBM
+    last = [m for m in model.G.modules() if isinstance(m, nn.ConvTranspose2d)][-1]
     with torch.no_grad():
+        last.weight.mul_(30)  # at initialisation G(z) barely depends on z; make it as sensitive as a trained G
         x = model.G(model.z0(64, gen(0)))  # observations the generator can explain
     z0 = model.z0(64, gen(1))
     z = model.posterior_chain(z0, x, gen(2))
     with torch.no_grad():
         before, after = (model.G(z0) - x).pow(2).mean(), (model.G(z) - x).pow(2).mean()
-    assert after < 0.5 * before, (before, after)
+    assert after < 0.2 * before, (before, after)
 
 
 @pytest.mark.parametrize("cls", VARIANTS)
 def test_posterior_chain_matches_linear_gaussian_posterior(cls):
     """G(z) = W z, E == 0: p(z | x) is Gaussian with precision P = W'W / sigma^2 + I and mean
     P^-1 W'x / sigma^2. The chain (step s1^2/2, noise s1) has the known stationary law
-    N(mean, (P (I - s1^2 P / 4))^-1); its samples must match both moments."""
+    N(mean, (P (I - s1^2 P / 4))^-1); its samples must match both moments. (s1 = 0.3 rather than
+    the paper's 0.1 so that 250 steps mix; the mapping under test is the same.)"""
     nz = 4 if cls is LatentEBM else 1
-    model = model_of(cls, shape=(1, 8, 8), nz=nz, post_steps=1500, post_step=0.1, sigma=0.3)
-    zero_energy(model)
+    model = model_of(cls, shape=(1, 8, 8), nz=nz, post_steps=250, post_step=0.3, sigma=0.3)
+    model.E = LinearTilt(torch.zeros(model.latent_shape))  # E == 0 at no cost per step
     d, D = math.prod(model.latent_shape), 64
-    w = torch.randn(D, d, generator=gen(0)) * 0.12  # largest eigenvalue of P ~ 30: well inside ULA's stability
+    w = torch.randn(D, d, generator=gen(0)) * 0.12  # eigenvalues of P in ~[1, 25]: s1^2/2 * 25 < 2, stable
     model.G = lambda z: (z.flatten(1) @ w.T).reshape(-1, 1, 8, 8)
     x_one = torch.randn(D, generator=gen(1)) * 0.5
-    n = 3000
+    n = 2000
     z = model.posterior_chain(model.z0(n, gen(2)), x_one.reshape(1, 1, 8, 8).expand(n, 1, 8, 8), gen(3)).flatten(1)
-    sigma2, h = 0.09, 0.1**2 / 2
+    sigma2, h = 0.09, 0.3**2 / 2
     prec = w.T @ w / sigma2 + torch.eye(d)
     mean = torch.linalg.solve(prec, w.T @ x_one / sigma2)
     cov = torch.linalg.inv(prec @ (torch.eye(d) - h * prec / 2))
