@@ -12,6 +12,7 @@ optionally `reconstruct(x, gen)` (models with an inference path) and `figures(x,
 (the figures its paper uses to show its mechanism). Methods never touch files other than in
 `figures`, seeds or logging: the training loop owns those.
 """
+import copy
 import dataclasses
 import typing
 from dataclasses import dataclass
@@ -98,6 +99,10 @@ class Method:
         }
 
     def load_state_dict(self, state: dict) -> None:
+        # Optimizer.load_state_dict keeps the given moment tensors when dtype and device match, so
+        # two models loaded from one in-memory state would share (and both advance) the same Adam
+        # moments; a copy makes every load independent of its source.
+        state = copy.deepcopy(state)
         for group in ("nets", "opts", "scheds"):
             mine, theirs = getattr(self, group), state.get(group, {})
             if set(mine) != set(theirs):

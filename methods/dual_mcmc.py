@@ -69,7 +69,6 @@ Departures from the released code:
 from dataclasses import dataclass
 from pathlib import Path
 
-import copy
 import math
 
 import torch
@@ -368,12 +367,6 @@ class DualMCMC(Method):
         self.opts = {k: torch.optim.Adam(net.parameters(), lr=lr[k], betas=(cfg.beta1, cfg.beta2), weight_decay=decay[k])
                      for k, net in self.nets.items()}
         self.scheds = {k: torch.optim.lr_scheduler.ExponentialLR(o, cfg.gamma) for k, o in self.opts.items()}
-
-    def load_state_dict(self, state: dict) -> None:
-        # Optimizer.load_state_dict keeps the caller's moment tensors when dtype and device already
-        # match, so two models loaded from one in-memory state would share (and both advance) the
-        # same Adam moments; copying makes a load independent of its source.
-        super().load_state_dict(copy.deepcopy(state))
 
     # -- the two chains ---------------------------------------------------------------------------
     def generate(self, z: torch.Tensor) -> torch.Tensor:
