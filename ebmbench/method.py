@@ -134,6 +134,11 @@ def apply_overrides(cfg, overrides: dict, where: str = "overrides"):
         want = fields[key]
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if want is float and isinstance(value, str):
+            try:  # YAML 1.1 (PyYAML, Snakemake's config) reads 5e-4 as a string
+                value = float(value)
+            except ValueError:
+                pass
         if typing.get_origin(want) is tuple and isinstance(value, list):
             value = tuple(value)
         base = typing.get_origin(want) or want

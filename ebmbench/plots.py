@@ -50,12 +50,12 @@ def _save_fig(fig, path) -> None:
 
 
 def training_curves(log: list[dict], path, title: str = "") -> None:
-    """One panel for losses, one for energies (data vs samples), one for everything else logged."""
+    """A panel per loss, one for energies (data vs samples), one for everything else logged."""
     keys = [k for k in (log[0] if log else {}) if k not in ("iter", "epoch")]
-    groups = {
-        "loss": [k for k in keys if k.startswith("loss")],
-        "energy (data vs samples)": [k for k in keys if k.startswith("energy")],
-    }
+    # each loss gets its own panel: a generator's summed squared error and an EBM's energy gap
+    # differ by orders of magnitude
+    groups = {k: [k] for k in keys if k.startswith("loss")}
+    groups["energy (data vs samples)"] = [k for k in keys if k.startswith("energy")]
     groups["other"] = [k for k in keys if not any(k in g for g in groups.values())]
     groups = {name: ks for name, ks in groups.items() if ks}
     fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(5 * max(1, len(groups)), 3.5), squeeze=False)

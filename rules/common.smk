@@ -1,7 +1,8 @@
 import json
 import shlex
+import sys
 
-from ebmbench.config import check_workflow_config, extractor_of, preset_of
+from ebmbench.config import check_workflow_config, extractor_of, planned_runs, preset_of, skipped_runs
 from ebmbench.io import SuiteError
 from ebmbench.registry import get_method
 
@@ -9,6 +10,8 @@ try:
     check_workflow_config(config)
 except SuiteError as err:
     raise ValueError(f"invalid config: {err}") from None
+for _method, _dataset in skipped_runs(config):
+    print(f"note: {_method} has no preset for {_dataset} (its paper does not cover it); not trained.", file=sys.stderr)
 
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_\-]+",
@@ -27,5 +30,6 @@ def overrides_args(wildcards):
 
 
 def all_metrics():
-    runs = expand(RUN + "/metrics.json", method=config["methods"], dataset=config["datasets"], seed=config["seeds"])
+    runs = [RUN.format(method=m, dataset=d, seed=s) + "/metrics.json"
+            for m, d in planned_runs(config) for s in config["seeds"]]
     return runs + expand("results/{dataset}/uniform_noise/metrics.json", dataset=config["datasets"])
