@@ -55,7 +55,7 @@ def training_curves(log: list[dict], path, title: str = "") -> None:
     # each loss gets its own panel: a generator's summed squared error and an EBM's energy gap
     # differ by orders of magnitude
     groups = {k: [k] for k in keys if k.startswith("loss")}
-    groups["energy (data vs samples)"] = [k for k in keys if k.startswith("energy")]
+    groups["energy (positive vs negative phase)"] = [k for k in keys if k.startswith("energy")]
     groups["other"] = [k for k in keys if not any(k in g for g in groups.values())]
     groups = {name: ks for name, ks in groups.items() if ks}
     fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(5 * max(1, len(groups)), 3.5), squeeze=False)
