@@ -17,18 +17,19 @@ def n_params(module: nn.Module) -> int:
 
 
 class ConvScalarNet(nn.Module):
-    """conv3x3 s1 n_f, then stride-2 4x4 convs doubling width (capped at 8 n_f) down to 4x4,
-    then a 4x4 valid conv to one scalar. At 32x32 this is exactly the short-run `F`
-    (n_f, 2n_f, 4n_f, 8n_f); each doubling of resolution adds one stride-2 layer at 8 n_f."""
+    """conv3x3 s1 n_f, then stride-2 4x4 convs doubling width (capped at max_mult n_f) down to 4x4,
+    then a 4x4 valid conv to one scalar. At 32x32 with max_mult 8 this is exactly the short-run `F`
+    (n_f, 2n_f, 4n_f, 8n_f); with max_mult 4 the CoopVAEBM descriptor (n_f, 2n_f, 4n_f, 4n_f).
+    Each doubling of resolution adds one stride-2 layer at the capped width."""
 
-    def __init__(self, n_c: int = 3, n_f: int = 64, image_size: int = 32, slope: float = 0.2):
+    def __init__(self, n_c: int = 3, n_f: int = 64, image_size: int = 32, slope: float = 0.2, max_mult: int = 8):
         super().__init__()
         if image_size < 8 or image_size & (image_size - 1):
             raise ValueError(f"image_size must be a power of two >= 8, got {image_size}")
         layers = [nn.Conv2d(n_c, n_f, 3, 1, 1), nn.LeakyReLU(slope)]
         width, size = n_f, image_size
         while size > 4:
-            out = min(2 * width, 8 * n_f)
+            out = min(2 * width, max_mult * n_f)
             layers += [nn.Conv2d(width, out, 4, 2, 1), nn.LeakyReLU(slope)]
             width, size = out, size // 2
         layers.append(nn.Conv2d(width, 1, 4, 1, 0))

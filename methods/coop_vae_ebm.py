@@ -66,7 +66,7 @@ from torch import nn
 
 from ebmbench.langevin import langevin
 from ebmbench.method import Method, PaperNumber, TrainConfig
-from ebmbench.nets import ConvEncoder
+from ebmbench.nets import ConvEncoder, ConvScalarNet
 from ebmbench.plots import image_grid, line_plot
 
 
@@ -136,25 +136,6 @@ def _init(module: nn.Module, std: float) -> None:
             nn.init.zeros_(m.bias)
 
 
-class Descriptor(nn.Module):
-    """f(x), the negative energy: conv3x3 n_f, stride-2 4x4 convs at 2n_f, 4n_f, 4n_f, ... to 4x4,
-    then a 4x4 valid conv to one scalar (code 'cifar'; differs from `nets.ConvScalarNet` in the
-    last width, 4n_f instead of 8n_f)."""
-
-    def __init__(self, n_c: int, n_f: int, image_size: int, slope: float):
-        super().__init__()
-        layers, width, size = [nn.Conv2d(n_c, n_f, 3, 1, 1), nn.LeakyReLU(slope)], n_f, image_size
-        while size > 4:
-            out = min(2 * width, 4 * n_f)
-            layers += [nn.Conv2d(width, out, 4, 2, 1), nn.LeakyReLU(slope)]
-            width, size = out, size // 2
-        layers.append(nn.Conv2d(width, 1, 4, 1, 0))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten(1).squeeze(1)
-
-
 class OffsetBatchNorm(nn.Module):
     """TF `contrib.layers.batch_norm` as the code calls it: normalise with the batch statistics
     (is_training=True, also when sampling), eps 1e-3, a learned offset and no scale."""
@@ -200,7 +181,8 @@ class CoopVAEBM(Method):
     def __init__(self, cfg: Config, image_shape, device):
         super().__init__(cfg, image_shape, device)
         c, h, _ = image_shape
-        self.f = Descriptor(c, cfg.ebm_nf, h, cfg.lrelu_slope).to(device)  # f = negative energy
+        # f = negative energy; the code's 'cifar' descriptor caps the width at 4 n_f
+        self.f = ConvScalarNet(c, cfg.ebm_nf, h, cfg.lrelu_slope, max_mult=4).to(device)
         self.enc = ConvEncoder(c, cfg.enc_nf, h, cfg.nz, cfg.lrelu_slope).to(device)
         self.dec = Decoder(cfg.nz, c, cfg.dec_nf, h, cfg.lrelu_slope).to(device)
         for net in (self.f, self.enc, self.dec):
