@@ -218,8 +218,9 @@ def _finish(out_dir, identity, model, prog, start, t0, dev, status) -> dict:
                     title=f"{identity['method']} on {identity['dataset']} (seed {identity['seed']})"
                           + (f" -- DIVERGED at iteration {status['iter']}" if status["status"] != "ok" else ""))
     seconds = time.time() - t0
+    reached = status.get("iter", final["iter"])  # iterations this process computed, the diverging one included
     summary = {**status, "iterations": final["iter"], "resumed_from": start, "seconds": round(seconds, 2),
-               "seconds_per_iter": round(seconds / max(1, final["iter"] - start), 4), "device": str(dev),
+               "seconds_per_iter": round(seconds / max(1, reached - start), 4), "device": str(dev),
                "restarts": prog["restarts"]}
     write_json(out_dir / "train.json", summary)
     if status["status"] != "ok":
