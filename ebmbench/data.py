@@ -38,6 +38,15 @@ def _missing(name: str, folder: Path, expected: list[str], remedy: str) -> Datas
 # Loaders: each returns (train, test, preprocessing description), uint8 NHWC RGB.
 
 
+DIGITS_TEST = 300
+
+
+def digits_split(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices of the fixed digits split; the digits classifier's labels follow it."""
+    perm = np.random.RandomState(0).permutation(n)
+    return perm[DIGITS_TEST:], perm[:DIGITS_TEST]
+
+
 def load_digits(opts: dict):
     from sklearn.datasets import load_digits as sk_digits
 
@@ -48,9 +57,8 @@ def load_digits(opts: dict):
         [np.asarray(Image.fromarray((im * 255.0 / 16).astype(np.uint8)).resize((size, size), Image.BILINEAR)) for im in d.images]
     )
     imgs = np.repeat(imgs[..., None], 3, axis=-1)
-    perm = np.random.RandomState(0).permutation(len(imgs))
-    test, train = imgs[perm[:300]], imgs[perm[300:]]
-    return train, test, f"sklearn load_digits 8x8 x255/16, bilinear to {size}x{size}, grey->RGB; split RandomState(0) 1497/300"
+    train_idx, test_idx = digits_split(len(imgs))
+    return imgs[train_idx], imgs[test_idx], f"sklearn load_digits 8x8 x255/16, bilinear to {size}x{size}, grey->RGB; split RandomState(0) 1497/300"
 
 
 def load_cifar10(root: Path, download: bool, opts: dict):

@@ -19,7 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ._compat import import_torch_fidelity
-from .data import dataset_info, load_prepared
+from .data import dataset_info, digits_split, load_prepared
 from .io import SuiteError, load_images_npz, load_torch, read_json, save_torch, sha256_file, to_float
 
 tf = import_torch_fidelity()
@@ -57,8 +57,8 @@ def train_digits_classifier(data_dir, out_path, epochs: int = 12, seed: int = 0)
     if info["kind"] != "digits":
         raise SuiteError(f"the digits classifier needs the prepared digits dataset, got '{info['name']}'.")
     labels = torch.as_tensor(load_digits().target)
-    perm = np.random.RandomState(0).permutation(len(labels))  # the split of data.load_digits
-    y_test, y_train = labels[perm[:300]], labels[perm[300:]]
+    train_idx, test_idx = digits_split(len(labels))
+    y_train, y_test = labels[train_idx], labels[test_idx]
     x_train = to_float(load_prepared(data_dir, "train"))
     x_test = to_float(load_prepared(data_dir, "test"))
     net = DigitsClassifier()
