@@ -27,6 +27,7 @@ A paper number not checked against its paper (verified = False) gets " [unverifi
 """
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import stats
@@ -224,3 +225,53 @@ def verdict(interval: Interval | None, paper: float, lower_is_better: bool, allo
 def verdict_class(text: str) -> str:
     """'worse (+2.3 widths) [unverified]' -> 'worse' (for colouring and counting)."""
     return next(v for v in VERDICTS if text.startswith(v))
+
+
+# -- per table row ---------------------------------------------------------------------------------
+
+
+def load_kept(path) -> dict | None:
+    """features.npz as written at scoring time (ebmbench.kept); None where absent or empty."""
+    if not path or not Path(path).exists():
+        return None
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files} if "fid_layer" in f.files else None
+
+
+@functools.lru_cache(maxsize=None)
+def _run_estimate(features_path, metric: str, paper_n: int | None, seed: int) -> Estimate | None:
+    kept = load_kept(features_path)
+    if kept is None:
+        return None
+    if metric == "fid":
+        return estimate_fid(kept[f"gen_{kept['fid_layer']}"], kept["ref_mu"], kept["ref_sigma"], paper_n, seed)
+    if metric == "is" and "isc_layer" in kept:
+        return estimate_is(kept[f"gen_{kept['isc_layer']}"], seed)
+    return None  # KID and MSE: the seed interval only (KID would need the reference features too)
+
+
+def measured_interval(runs: list[dict], metric: str, paper_n: int | None = None) -> tuple[Interval, str]:
+    """Interval of one metric over runs (metrics.json dicts, all with the metric), and the estimator."""
+    ests = [_run_estimate(r.get("features"), metric, paper_n, int(r.get("seed") or 0)) for r in runs]
+    if all(e is not None for e in ests):
+        return combine([e.value for e in ests], [e.se for e in ests], ests[0].n), ests[0].how
+    n = runs[0].get("mse_n") if metric == "mse" else runs[0].get("n_generated")
+    return combine([r[metric] for r in runs], n_samples=n), "raw"
+
+
+VERDICT_COLUMNS = ["estimate", "estimator", "half_width", "interval", "paper_allowance", "allowance_reason", "verdict"]
+
+
+def verdict_fields(ok: list[dict], n_runs: int, metric: str, p, lower_is_better: bool) -> dict:
+    """The VERDICT_COLUMNS of one table row: `ok` the runs with numbers out of `n_runs`, `p` the
+    PaperNumber compared with (None: no paper number, no verdict)."""
+    out, iv = {}, None
+    diverged = len(ok) < n_runs
+    if ok and not diverged and all(r.get(metric) is not None for r in ok):
+        iv, how = measured_interval(ok, metric, getattr(p, "n_generated", None))
+        out = {"estimate": iv.mean, "estimator": how, "half_width": iv.half_width, "interval": iv.text}
+    if p is not None:
+        allowance = getattr(p, "allowance", p.tolerance)
+        out |= {"paper_allowance": allowance, "allowance_reason": getattr(p, "allowance_reason", ""),
+                "verdict": verdict(iv, p.value, lower_is_better, allowance, p.verified, diverged)}
+    return out

@@ -1,6 +1,7 @@
 """Intervals and verdicts against known answers: analytic FID between Gaussians, torch-fidelity's
 own FID/IS formulas, Student-t quantiles, and one constructed case per verdict class."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy import linalg
@@ -108,3 +109,57 @@ def test_verdict_classes(case, want):
     got = verdict(interval, case.pop("paper"), case.pop("lower_is_better", True), **case)
     assert got == want
     assert verdict_class(got) == next(v for v in VERDICTS if want.startswith(v))
+
+
+def test_score_keeps_the_features_behind_its_numbers(tmp_path, digits_dir, digits_classifier):
+    """features.npz reproduces score's FID and IS exactly: the bootstrap resamples what was scored."""
+    from ebmbench.metrics import score
+    from ebmbench.sampling import uniform_noise
+
+    uniform_noise(digits_dir, 200, tmp_path / "noise", seed=0)
+    m = score(tmp_path / "noise" / "samples.npz", digits_dir, "digits", digits_classifier)
+    with np.load(m["features"]) as k:
+        assert k[f"gen_{k['fid_layer']}"].shape[0] == 200
+        assert FID(k[f"gen_{k['fid_layer']}"], k["ref_mu"], k["ref_sigma"])() == pytest.approx(m["fid"], rel=1e-5)
+        assert inception_score(k[f"gen_{k['isc_layer']}"].astype(np.float64)) == pytest.approx(m["is"], rel=1e-5)
+
+
+def _constructed(tmp_path):
+    """Three seeds of short_run on digits with FID 100, 102, 104 (mean 102, t half-width 4.97),
+    one diverged latent_ebm run, and paper numbers placed to give every verdict class."""
+    from ebmbench.io import write_json
+    from ebmbench.method import PaperNumber
+
+    files = []
+    for seed, fid in enumerate((100.0, 102.0, 104.0)):
+        files.append(tmp_path / f"sr{seed}.json")
+        write_json(files[-1], {"method": "short_run", "dataset": "digits", "seed": seed, "status": "ok", "fid": fid,
+                               "n_generated": 1000, "n_reference": 1497, "extractor": "x"})
+    files.append(tmp_path / "le.json")
+    write_json(files[-1], {"method": "latent_ebm", "dataset": "digits", "seed": 0, "status": "diverged"})
+    P = lambda label, sid, value, **kw: PaperNumber(label, sid, "digits", "fid", value, "T", "made up", **kw)  # noqa: E731
+    numbers = [P("close", "short_run", 104.0, tolerance=0.0), P("high", "short_run", 80.0, tolerance=0.0),
+               P("low", "short_run", 130.0, tolerance=0.0), P("tiny", "short_run", 12.0, tolerance=0.0),
+               P("unchecked", "short_run", 103.0, tolerance=0.0, verified=False),
+               P("absent", "dual_mcmc", 50.0), P("broken", "latent_ebm", 30.0)]
+    return files, numbers
+
+
+def test_each_verdict_class_from_a_constructed_table(tmp_path, monkeypatch):
+    import ebmbench.table as table
+
+    files, numbers = _constructed(tmp_path)
+    monkeypatch.setattr(table, "all_paper_numbers", lambda: numbers)
+    df = table.build_table(files, datasets=["digits"], out=tmp_path / "results" / "table.csv")
+    with_paper = df.dropna(subset=["paper"])
+    got = dict(zip(with_paper["paper_method"], with_paper["verdict"]))
+    assert got == {"close": "reproduced", "high": "worse (+2.2 widths)", "low": "better (-2.8 widths)",
+                   "tiny": "inconclusive", "unchecked": "reproduced [unverified]", "absent": "not run",
+                   "broken": "diverged"}
+    row = df[df["paper_method"] == "close"].iloc[0]
+    assert row["half_width"] == pytest.approx(4.302653 * 2 / np.sqrt(3), rel=1e-6) and row["estimator"] == "raw"
+    # the source table as the "paper" printed it, and the coloured verdict page
+    paper = pd.read_csv(tmp_path / "results" / "paper_tables" / "t.csv", index_col=0)
+    assert paper.loc["close", "digits FID"] == "102 ± 5 (104) reproduced"
+    assert paper.loc["absent", "digits FID"] == "not run (50)"
+    assert "#ffcdd2" in (tmp_path / "results" / "verdicts.html").read_text()  # a worse row, in red
