@@ -31,6 +31,23 @@ def _read(path, what: str, columns: set) -> pd.DataFrame:
     return df
 
 
+def _check_expected(path, line: int, e: dict) -> None:
+    if e["metric"] not in LOWER_IS_BETTER:
+        raise SuiteError(f"expected values {path}, line {line}: unknown metric {e['metric']!r} "
+                         f"(known: {', '.join(LOWER_IS_BETTER)}).")
+    for col in ("expected", "tolerance"):
+        v = e[col]
+        if isinstance(v, str):
+            try:
+                v = float(v)
+            except ValueError:
+                v = math.nan
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (col == "tolerance" and v < 0):
+            raise SuiteError(f"expected values {path}, line {line}: {col} {e[col]!r} is not a "
+                             f"{'non-negative ' if col == 'tolerance' else ''}number; fix that row.")
+        e[col] = float(v)
+
+
 def check(table_path, against) -> list[dict]:
     table = _read(table_path, "table", {"method", "dataset", "metric", "measured", "status"})
     if against == "paper":
@@ -39,6 +56,12 @@ def check(table_path, against) -> list[dict]:
                      "tolerance": r.paper_tolerance, "reason": f"paper: {r.paper_source}"} for r in rows.itertuples()]
     else:
         expected = _read(against, "expected values", EXPECTED_COLUMNS).to_dict("records")
+        for i, e in enumerate(expected, start=2):  # line 1 is the header
+            _check_expected(against, i, e)
+    if not expected:  # "all within tolerance" over nothing would pass any table
+        what = "has no paper number with a measured value" if against == "paper" else f"has no rows: {against}"
+        raise SuiteError(f"the gate compared zero rows: {table_path} {what}. Check that the table and the expected "
+                         f"values name the same methods and datasets.")
     failures = []
     for e in expected:
         hit = table[(table["method"] == e["method"]) & (table["dataset"] == e["dataset"]) & (table["metric"] == e["metric"])]
