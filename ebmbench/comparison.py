@@ -1,0 +1,77 @@
+"""One comparison page per dataset: every model's samples side by side under its name.
+
+Each panel shows the first `n` images of a run's samples.npz (the same number for every model,
+all from runs of one seed, so the same sampling seed), its headline numbers from that run's
+metrics.json below it, and the uniform-noise images beside them as the level to beat.
+
+    python -m ebmbench.comparison --out results/digits/comparison.png \
+        results/digits/short_run/seed0 ... results/digits/uniform_noise
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .io import SuiteError, atomic_path, load_images_npz, read_json  # noqa: E402
+from .plots import grid_array  # noqa: E402
+
+
+def _headline(m: dict) -> str:
+    if m.get("status", "ok") != "ok":
+        return m.get("status", "")
+    parts = [f"{k.upper()} {m[k]:.4g}" for k in ("fid", "is") if m.get(k) is not None]
+    if m.get("mse") is not None:
+        parts.append(f"MSE {m['mse']:.3g}")
+    return "\n".join([" | ".join(parts), f"{m.get('n_generated', '?')} samples"])
+
+
+def comparison_page(run_dirs, out, n: int = 36, nrow: int = 6) -> Path:
+    panels = []
+    for d in map(Path, run_dirs):
+        m = read_json(d / "metrics.json")
+        name = "uniform noise (reference)" if d.name == "uniform_noise" else m.get("method", d.parent.name)
+        seed = "" if d.name == "uniform_noise" else f", seed {m.get('seed', d.name.removeprefix('seed'))}"
+        images = load_images_npz(d / "samples.npz") if m.get("status", "ok") == "ok" else None
+        if images is not None and len(images) < n:
+            raise SuiteError(f"{d}/samples.npz holds {len(images)} images; the comparison page shows {n} of every model.")
+        panels.append((name + seed, images[:n] if images is not None else None, _headline(m)))
+    if not panels:
+        raise SuiteError("the comparison page needs at least one run folder.")
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3.4), squeeze=False)
+    for ax, (title, images, text) in zip(axes[0], panels):
+        if images is not None:
+            grid = grid_array(images, nrow)
+            ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", interpolation="nearest")
+        else:
+            ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(text, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return Path(out)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ebmbench.comparison", description=__doc__.splitlines()[0])
+    p.add_argument("runs", nargs="+", help="run folders holding samples.npz and metrics.json")
+    p.add_argument("--out", required=True)
+    p.add_argument("--n", type=int, default=36, help="images per model")
+    a = p.parse_args(argv)
+    try:
+        comparison_page(a.runs, a.out, a.n)
+    except SuiteError as err:
+        print(f"ebmbench comparison: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

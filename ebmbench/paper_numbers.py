@@ -1,0 +1,106 @@
+"""Every published number the suite compares with, from one data file: methods/paper_numbers.csv.
+
+One row per number as its paper printed it, so a reader checks them all against the papers in one
+place (the method files keep only their algorithms). Columns:
+  method            row label as printed in the source table (e.g. "Ours", "VAE")
+  suite_id          this suite's method id the number belongs to; empty: not run here
+  dataset, metric   svhn | cifar10 | celeba64 | ...;  fid | is | kid | mse
+  value             the number
+  source            paper and table ("Pang et al. 2020 Table 1"): one paper table per source
+  protocol          FID implementation, #generated vs #reference, reference split, reduction
+  n_generated       images the paper scored (empty: not stated); FID is compared at this N
+  verified          true | false (false where reference/papers.md marks it UNVERIFIED)
+  tolerance         relative band of the table's `status` column
+  allowance         relative widening of the measured interval before the verdict (protocol gap)
+  allowance_reason  why that allowance (required when it is not 0)
+Validated on load; a bad row stops with its line number and what to fix.
+"""
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from .io import SuiteError
+
+PATH = Path(__file__).resolve().parents[1] / "methods" / "paper_numbers.csv"
+FIELDS = ["method", "suite_id", "dataset", "metric", "value", "source", "protocol", "n_generated", "verified",
+          "tolerance", "allowance", "allowance_reason"]
+METRICS = ("fid", "is", "kid", "mse")
+
+
+@dataclass(frozen=True)
+class PaperNumber:
+    """A published number and the protocol behind it."""
+
+    method: str
+    suite_id: str | None
+    dataset: str
+    metric: str
+    value: float
+    source: str
+    protocol: str
+    verified: bool = True
+    tolerance: float = 0.10
+    n_generated: int | None = None
+    allowance: float = 0.0
+    allowance_reason: str = ""
+
+
+def _row(raw: dict, where: str, known_methods) -> PaperNumber:
+    def bad(field, why):
+        return SuiteError(f"{where}, column '{field}' = {raw.get(field)!r}: {why}. Fix that row of the paper-number "
+                          f"file (each row: {', '.join(FIELDS)}).")
+
+    for f in ("method", "dataset", "metric", "value", "source", "protocol", "verified"):
+        if not (raw.get(f) or "").strip():
+            raise bad(f, "empty")
+    if raw["metric"] not in METRICS:
+        raise bad("metric", f"must be one of {', '.join(METRICS)}")
+    if raw["suite_id"] and raw["suite_id"] not in known_methods:
+        raise bad("suite_id", f"not a method of this suite ({', '.join(sorted(known_methods))}); leave it empty "
+                              f"for a row the suite does not run")
+    nums = {}
+    for f in ("value", "tolerance", "allowance"):
+        try:
+            nums[f] = float(raw[f] or 0)
+        except ValueError:
+            raise bad(f, "not a number") from None
+        if not math.isfinite(nums[f]) or (f != "value" and nums[f] < 0):
+            raise bad(f, "must be finite" + (" and >= 0" if f != "value" else ""))
+    if raw["verified"] not in ("true", "false"):
+        raise bad("verified", "must be true or false")
+    n = raw.get("n_generated") or ""
+    if n and not (n.isdigit() and int(n) > 0):
+        raise bad("n_generated", "must be a positive whole number or empty (not stated)")
+    if nums["allowance"] > 0 and not (raw.get("allowance_reason") or "").strip():
+        raise bad("allowance_reason", "an allowance needs its reason (which protocol difference it covers)")
+    return PaperNumber(raw["method"], raw["suite_id"] or None, raw["dataset"], raw["metric"], nums["value"],
+                       raw["source"], raw["protocol"], raw["verified"] == "true", nums["tolerance"],
+                       int(n) if n else None, nums["allowance"], raw.get("allowance_reason") or "")
+
+
+def load(path=PATH) -> list[PaperNumber]:
+    from methods import METHODS
+
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames != FIELDS:
+                raise SuiteError(f"{path}: header is {reader.fieldnames}, expected {FIELDS}; restore the header line.")
+            rows = list(reader)
+    except OSError as err:
+        raise SuiteError(f"cannot read the paper-number file {path} ({err}); it ships with the suite in methods/.") from None
+    out, seen = [], {}
+    for line, raw in enumerate(rows, start=2):
+        where = f"{path.name} line {line} ({raw.get('source')}: {raw.get('method')}, {raw.get('dataset')} {raw.get('metric')})"
+        if None in raw or any(v is None for v in raw.values()):
+            raise SuiteError(f"{where}: has {len(raw)} columns instead of {len(FIELDS)}; quote fields holding commas.")
+        p = _row(raw, where, set(METHODS) | {"uniform_noise"})
+        key = (p.source, p.method, p.dataset, p.metric)
+        if key in seen:
+            raise SuiteError(f"{where}: the same cell as line {seen[key]}; a source table has one number per "
+                             f"row label, dataset and metric. Delete one of the two.")
+        seen[key] = line
+        out.append(p)
+    return out

@@ -1,0 +1,51 @@
+"""The paper-number data file: the shipped rows against their papers, and bad rows named on load."""
+import csv
+
+import pytest
+
+from ebmbench.io import SuiteError
+from ebmbench.paper_numbers import FIELDS, PATH, load
+
+GOOD = {"method": "Ours", "suite_id": "latent_ebm", "dataset": "svhn", "metric": "fid", "value": "29.44",
+        "source": "Pang et al. 2020 Table 1", "protocol": "TF Inception FID, 50,000 generated", "n_generated": "50000",
+        "verified": "true", "tolerance": "0.1", "allowance": "0.1", "allowance_reason": "TF vs torch-fidelity Inception"}
+
+
+def write(path, *rows):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, FIELDS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def test_a_good_row_loads_with_its_types(tmp_path):
+    (p,) = load(write(tmp_path / "p.csv", GOOD))
+    assert (p.value, p.n_generated, p.verified, p.allowance, p.suite_id) == (29.44, 50000, True, 0.1, "latent_ebm")
+    (q,) = load(write(tmp_path / "q.csv", GOOD | {"suite_id": "", "n_generated": "", "verified": "false"}))
+    assert (q.suite_id, q.n_generated, q.verified) == (None, None, False)
+
+
+@pytest.mark.parametrize("field,value,says", [
+    ("value", "29,44", "not a number"),
+    ("metric", "FID", "must be one of"),
+    ("suite_id", "latent_ebn", "not a method of this suite"),
+    ("verified", "yes", "true or false"),
+    ("n_generated", "50k", "positive whole number"),
+    ("allowance", "-0.1", ">= 0"),
+    ("allowance_reason", "", "needs its reason"),
+    ("source", "", "empty"),
+])
+def test_a_bad_row_is_named_with_its_line_and_column(tmp_path, field, value, says):
+    path = write(tmp_path / "p.csv", GOOD | {"dataset": "cifar10"}, GOOD | {field: value})
+    with pytest.raises(SuiteError) as err:
+        load(path)
+    assert "line 3" in str(err.value) and f"'{field}'" in str(err.value) and says in str(err.value)
+
+
+def test_a_duplicate_cell_and_a_wrong_header_are_refused(tmp_path):
+    with pytest.raises(SuiteError, match="line 3.*same cell as line 2"):
+        load(write(tmp_path / "p.csv", GOOD, GOOD | {"value": "30"}))
+    (tmp_path / "h.csv").write_text("method,value\nOurs,1\n")
+    with pytest.raises(SuiteError, match="header"):
+        load(tmp_path / "h.csv")
