@@ -8,19 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
-
-from .io import SuiteError
-
-
-def _parse_sets(items: list[str]) -> dict:
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise SuiteError(f"--set expects key=value, got '{item}'.")
-        k, v = item.split("=", 1)
-        out[k] = yaml.safe_load(v)
-    return out
+from .io import SuiteError, folder_lock
 
 
 def _threads(n: int | None) -> None:
@@ -102,6 +90,9 @@ def main(argv=None) -> int:
     from .loop import DivergenceError
 
     try:
+        from . import validate
+
+        validate.command(a)  # every input and output path is checked before any work starts
         return _run(a)
     except DivergenceError as err:
         print(f"ebmbench {a.cmd}: diverged: {err}", file=sys.stderr)
@@ -109,13 +100,19 @@ def main(argv=None) -> int:
     except SuiteError as err:
         print(f"ebmbench {a.cmd}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a fault no check could foresee (disk failing mid-run, a download): still one paragraph
+        from .io import os_fault
+
+        print(f"ebmbench {a.cmd}: error: {os_fault(err, action='read or write')}", file=sys.stderr)
+        return 2
 
 
 def _run(a) -> int:
     if a.cmd == "prepare":
         from .data import prepare
 
-        info = prepare(a.dataset, json.loads(a.spec), Path(a.data_root), Path(a.out))
+        with folder_lock(a.out):
+            info = prepare(a.dataset, a.spec_dict, Path(a.data_root), Path(a.out))
         print(json.dumps(info, indent=2))
     elif a.cmd == "classifier":
         _threads(a.threads)
@@ -126,17 +123,20 @@ def _run(a) -> int:
         _threads(a.threads)
         from .loop import train
 
-        summary = train(a.method, a.data, a.out, a.seed, a.preset, _parse_sets(a.set), a.device, not a.no_progress)
+        with folder_lock(a.out):  # one writer per run folder
+            summary = train(a.method, a.data, a.out, a.seed, a.preset, a.overrides, a.device, not a.no_progress)
         print(json.dumps(summary))
     elif a.cmd == "sample":
         _threads(a.threads)
         from .sampling import generate
 
-        print(json.dumps(generate(a.run, a.n, a.out, a.seed, a.data, a.n_recon, device=a.device, progress=not a.no_progress)))
+        with folder_lock(a.out):
+            print(json.dumps(generate(a.run, a.n, a.out, a.seed, a.data, a.n_recon, device=a.device, progress=not a.no_progress)))
     elif a.cmd == "noise":
         from .sampling import uniform_noise
 
-        uniform_noise(a.data, a.n, a.out, a.seed)
+        with folder_lock(a.out):
+            uniform_noise(a.data, a.n, a.out, a.seed)
     elif a.cmd == "score":
         _threads(a.threads)
         from .io import write_json

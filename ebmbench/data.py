@@ -107,8 +107,6 @@ def load_celeba64(root: Path, download: bool, opts: dict):
         raise _missing("celeba64", folder, files, remedy)
     size = opts.get("image_size", 64)
     box = tuple(opts.get("crop", (15, 40, 163, 188)))
-    resize = opts.get("resize", "bicubic")  # Dual-MCMC's released transform: bilinear (torchvision Resize)
-    resample = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}[resize]
     out = []
     for split in ("train", "test"):
         try:
@@ -120,25 +118,44 @@ def load_celeba64(root: Path, download: bool, opts: dict):
             path = folder / "celeba" / "img_align_celeba" / fn
             try:
                 with Image.open(path) as im:
-                    imgs[i] = np.asarray(im.convert("RGB").crop(box).resize((size, size), resample))
+                    imgs[i] = np.asarray(im.convert("RGB").crop(box).resize((size, size), Image.BICUBIC))
             except (OSError, ValueError) as err:
                 raise DatasetError(f"CelebA image {path} is missing or corrupt ({err}). {remedy}") from None
         out.append(imgs)
-    return out[0], out[1], f"CelebA aligned, PIL crop box (left, top, right, bottom) = {box}, {resize} resize to {size}x{size}"
+    return out[0], out[1], f"CelebA aligned, PIL crop box (left, top, right, bottom) = {box}, bicubic resize to {size}x{size}"
+
+
+def to_rgb(im: Image.Image, path: Path, name: str) -> Image.Image:
+    """Any PIL mode a folder may hold -> 8-bit RGB by scaling, never by clipping: PIL's own
+    convert("RGB") clips 16-bit values at 255, which turns nearly every pixel of a 16-bit PNG white.
+    Transparency is composited over black (colour scaled by its alpha); modes without a defined
+    mapping to 8-bit RGB are refused, naming the file."""
+    if im.mode in ("RGB", "1", "L", "CMYK", "YCbCr") or (im.mode == "P" and "transparency" not in im.info):
+        return im.convert("RGB")  # exact, or PIL's defined colour conversion
+    if im.mode in ("RGBA", "RGBa", "LA", "La", "PA", "P"):
+        a = np.asarray(im.convert("RGBA"), np.float64)
+        return Image.fromarray(np.round(a[..., :3] * a[..., 3:] / 255).astype(np.uint8))
+    if im.mode.startswith("I;16") or im.mode == "I":  # 16-bit grey ("I" is how older PIL opens 16-bit PNGs)
+        a = np.asarray(im).astype(np.int64)
+        if a.min() >= 0 and a.max() <= 65535:
+            return Image.fromarray(np.round(a / 257).astype(np.uint8)).convert("RGB")  # 65535 -> 255
+    raise DatasetError(f"image {path} in dataset '{name}' has PIL mode '{im.mode}', which has no defined conversion to "
+                       f"8-bit RGB (16-bit grey, palette, alpha, CMYK and 8-bit modes are converted); convert it "
+                       f"(e.g. to 8-bit PNG) or remove it.")
 
 
 def load_folder(path: Path, opts: dict):
     size, test_fraction = opts.get("image_size", 32), opts.get("test_fraction", 0.1)
     if not path.is_dir():
         raise _missing(opts["name"], path, ["*.png / *.jpg images"], "Point dataset_options.<name>.path at a folder of images.")
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp"))
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"))
     if len(files) < 10:
         raise _missing(opts["name"], path, ["at least 10 images (*.png, *.jpg)"], f"found {len(files)}.")
     imgs = np.empty((len(files), size, size, 3), np.uint8)
     for i, f in enumerate(files):
         try:
             with Image.open(f) as im:
-                im = im.convert("RGB")
+                im = to_rgb(im, f, opts["name"])
                 s = min(im.size)
                 left, top = (im.width - s) // 2, (im.height - s) // 2
                 imgs[i] = np.asarray(im.crop((left, top, left + s, top + s)).resize((size, size), Image.BICUBIC))
@@ -146,6 +163,9 @@ def load_folder(path: Path, opts: dict):
             raise DatasetError(f"image {f} in dataset '{opts['name']}' cannot be read ({err}); remove or replace it.") from None
     perm = np.random.RandomState(0).permutation(len(imgs))
     n_test = max(1, int(round(test_fraction * len(imgs))))
+    if n_test >= len(imgs):
+        raise DatasetError(f"dataset '{opts['name']}': test_fraction {test_fraction} of {len(imgs)} images in {path} "
+                           f"leaves no training image; lower test_fraction or add images.")
     return imgs[perm[n_test:]], imgs[perm[:n_test]], f"folder {path}: centre square crop, bicubic to {size}x{size}; split RandomState(0), test fraction {test_fraction}"
 
 
@@ -176,6 +196,9 @@ def prepare(name: str, spec: dict, data_root: Path, out_dir: Path) -> dict:
     else:
         raise DatasetError(f"unknown dataset kind '{kind}' for dataset '{name}'; known: {', '.join(BUILTIN)}, folder.")
     if spec.get("n_train"):
+        if spec["n_train"] > len(train):
+            raise DatasetError(f"dataset '{name}': n_train {spec['n_train']} is more than its {len(train)} training "
+                               f"images; lower n_train or remove it (the whole split).")
         train = train[: spec["n_train"]]  # the papers' subsets (e.g. short-run's 40k) take the first n
         prep += f"; first {spec['n_train']} training images"
     for split, arr in (("train", train), ("test", test)):

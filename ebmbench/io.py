@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import tempfile
+import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,11 @@ def os_fault(err: OSError, path=None, action: str = "write") -> SuiteError:
     if code is None and where is not None and _free_bytes(Path(where)) < 1 << 20:
         code = errno.ENOSPC  # numpy reports a short write on a full disk without an errno
     remedy = _REMEDY.get(code, "check the path and the disk, then rerun")
-    return SuiteError(f"cannot {action} {where} ({err.strerror or err}): {remedy}.")
+    if isinstance(err, urllib.error.URLError):  # a download: torch-fidelity's Inception weights, a dataset
+        return SuiteError(f"a download failed ({err.reason}): this machine is offline or the server is unreachable. "
+                          f"Give local files instead (Inception: --weights / metrics.inception_weights with a copy "
+                          f"of pt_inception-2015-12-05; datasets: unpack them under the data root).")
+    return SuiteError(f"cannot {action} {where if where is not None else 'a file'} ({err.strerror or err}): {remedy}.")
 
 
 def _free_bytes(path: Path) -> int:

@@ -17,11 +17,14 @@ import torch
 from tqdm import tqdm
 
 from .data import dataset_info, load_prepared
-from .io import SuiteError, append_jsonl, load_torch, read_json, read_jsonl, save_torch, to_float, write_json
+from .io import (SuiteError, append_jsonl, load_torch, read_json, read_jsonl, remove_outputs, save_torch, to_float,
+                 write_json, write_text)
 from .registry import get_method, resolve_config
 
 CHECKPOINT = "state-latest.pt"  # undeclared to Snakemake, so it survives a failed job and is resumed
 FINAL = "model.pt"
+# What a (re)run rewrites in its folder, and what was derived from an earlier model there.
+REWRITTEN = (FINAL, "train.json", "curves.png", "samples.npz", "samples.json", "grid.png", "figures", "metrics.json")
 
 
 class DivergenceError(SuiteError):
@@ -75,7 +78,7 @@ def build(identity: dict, device):
 
 # How often to checkpoint and how often to retry do not change what is computed: a run may be
 # resumed with other values.
-RUN_POLICY = ("checkpoint_every", "divergence_retries", "n_samples")  # n_samples: read by `sample` only
+RUN_POLICY = ("checkpoint_every", "divergence_retries")
 
 
 def _comparable(identity: dict) -> dict:
@@ -138,11 +141,6 @@ def train(method: str, data_dir, out_dir, seed: int = 0, preset: str | None = No
     n, bs = len(images), cfg.batch_size
     if bs > n:
         raise SuiteError(f"batch_size {bs} is larger than the {n} training images of '{info['name']}'.")
-    if cfg.n_train:  # the paper's training subset (e.g. short-run's 40,000 images): the first n
-        if cfg.n_train > len(images):
-            raise SuiteError(f"n_train = {cfg.n_train} asks for more than the {len(images)} training images of "
-                             f"'{info['name']}'; lower n_train or set it to 0 (the whole split).")
-        images = images[: cfg.n_train]
     iters_per_epoch = n // bs  # drop_last, as the released codes do
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -159,10 +157,11 @@ def train(method: str, data_dir, out_dir, seed: int = 0, preset: str | None = No
             it, prog = ckpt["iter"], ckpt["progress"]
         # log lines after the checkpoint are recomputed (identically, or with the new seed)
         kept = [r for r in read_jsonl(log_path) if r.get("iter", -1) < it]
-        log_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        write_text(log_path, "".join(json.dumps(r) + "\n" for r in kept))
         return model, it, prog
 
     model, start, prog = restore()
+    remove_outputs(out_dir, REWRITTEN)  # no model.pt or samples of a previous run beside this one's log
     write_json(out_dir / "config.json", identity)
     t0 = time.time()
     bar = tqdm(total=cfg.n_iters, initial=start, desc=f"{method}/{info['name']}/seed{seed}", unit="it",
@@ -181,9 +180,6 @@ def train(method: str, data_dir, out_dir, seed: int = 0, preset: str | None = No
             stats = model.train_step(x, seeded_generator(dev, run_seed, "iteration", i))
             check_stats(i, stats, cfg.max_energy_gap)
             append_jsonl(log_path, {"iter": i, "epoch": epoch, **stats})
-            if cfg.hflip:  # mirror a random half of the batch, drawn from its own (seed, i) stream
-                flip = torch.rand(len(x), generator=seeded_generator(torch.device("cpu"), run_seed, "flip", i)) < 0.5
-                x = torch.where(flip.to(dev)[:, None, None, None], x.flip(3), x)
             if pos == iters_per_epoch - 1:
                 model.end_epoch()
             if (i + 1) % cfg.checkpoint_every == 0 or i + 1 == cfg.n_iters:
@@ -199,9 +195,8 @@ def train(method: str, data_dir, out_dir, seed: int = 0, preset: str | None = No
                 return _finish(out_dir, identity, model, prog, start, t0, dev, status={"status": "diverged", **event})
             model, i, prog = restore()
             perm = None
-            prog["restarts"] = past + [{**event, "resumed_at": i}]
+            prog["restarts"].append({**event, "resumed_at": i})
             prog["seed"] = seed + 1_000_003 * len(prog["restarts"])  # the recorded new seed
-            past = prog["restarts"]  # the checkpoint's own record predates this divergence: keep the count
             append_jsonl(log_path, {"iter": i, "event": "restart", "new_seed": prog["seed"]})
             bar.n = i
             print(f"warning: {err} Restarting from iteration {i} with seed {prog['seed']} "

@@ -32,10 +32,6 @@ class TrainConfig:
     checkpoint_every: int = 500  # iterations between resumable checkpoints
     max_energy_gap: float = 0.0  # divergence if the logged energies spread wider (0: no bound)
     divergence_retries: int = 0  # restarts from the last good checkpoint, each with a new seed
-    # The paper's own data protocol, stated by its preset (the workflow and the loop apply it):
-    n_train: int = 0  # train on the first n images of the prepared train split (0: all of it)
-    n_samples: int = 0  # generated images to score (0: the workflow's n_samples)
-    hflip: bool = False  # random horizontal flips of the training batches (a paper's augmentation)
 
 
 @dataclass(frozen=True)
@@ -73,11 +69,6 @@ class Method:
 
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
-
-    def sample_chunk(self) -> int:
-        """Images per `sample` call when many are drawn: the training batch, unless a method's
-        networks depend on the batch (batch-norm statistics at test time) and it says otherwise."""
-        return self.cfg.batch_size
 
     def reconstruct(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor | None:
         """Reconstruction of test images through the model's inference path; None if it has none."""
@@ -130,6 +121,24 @@ def config_fields(config_cls) -> dict[str, type]:
     return {f.name: typing.get_type_hints(config_cls)[f.name] for f in dataclasses.fields(config_cls)}
 
 
+# Fields whose zero is no setting but a broken run (issue 15): a 0 batch divides by zero in the
+# loop, 0 iterations would be sampled and scored as a trained model. Fields not listed keep 0 as
+# a real choice: divergence_retries, max_energy_gap (no bound), n_train / n_samples (all / the
+# workflow's), z_steps (Dual-MCMC's amortized-only inference, its Table 3 "Inf" row).
+_STEPS = "the method's Langevin chain is its sampler or its inference; 0 steps skips the model"
+_FIGURE = "a figure of zero rows or columns"
+ZERO_IS_MEANINGLESS = {
+    "batch_size": "a batch of zero images", "n_iters": "a model of 0 iterations is untrained",
+    "checkpoint_every": "checkpoints every 0 iterations",
+    **dict.fromkeys(("n_f", "ebm_nf", "enc_nf", "dec_nf", "ngf", "ndf", "nif", "nz"), "a network of width 0"),
+    "chains_per_obs": "zero MCMC chains",
+    **dict.fromkeys(("n_steps", "n_steps_test", "x_steps", "sample_steps", "prior_steps", "post_steps"), _STEPS),
+    "recon_iters": "a reconstruction of 0 optimisation steps",
+    **dict.fromkeys(("interp_pairs", "interp_points", "recon_images", "revision_rows", "revision_cols",
+                     "fig_rows", "fig_columns", "fig_images", "fig_cols"), _FIGURE),
+}
+
+
 def apply_overrides(cfg, overrides: dict, where: str = "overrides"):
     """Return cfg with `overrides` applied; unknown keys and wrong types fail naming the key."""
     fields = config_fields(type(cfg))
@@ -155,5 +164,7 @@ def apply_overrides(cfg, overrides: dict, where: str = "overrides"):
             raise SuiteError(f"config key '{key}' in {where} must be {getattr(want, '__name__', want)}, got {value!r}.")
         if base in (int, float) and value < 0:
             raise SuiteError(f"config key '{key}' in {where} must be >= 0, got {value!r}.")
+        if key in ZERO_IS_MEANINGLESS and value == 0:
+            raise SuiteError(f"config key '{key}' in {where} must be >= 1, got {value!r}: {ZERO_IS_MEANINGLESS[key]}.")
         clean[key] = value
     return dataclasses.replace(cfg, **clean)

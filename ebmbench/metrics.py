@@ -21,6 +21,7 @@ from tqdm import tqdm
 from ._compat import import_torch_fidelity
 from .data import dataset_info, digits_split, load_prepared
 from .io import SuiteError, load_images_npz, load_torch, read_json, save_torch, sha256_file, to_float
+from .validate import finite_or_absent
 
 tf = import_torch_fidelity()
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase  # noqa: E402
@@ -147,12 +148,20 @@ def extractor_spec(extractor: str, weights: str | None) -> tuple[dict, str]:
     raise SuiteError(f"unknown feature extractor '{extractor}'; use 'digits' or 'inception'.")
 
 
+# The fewest images each metric is defined on: FID's and KID's covariances / unbiased MMD need two,
+# IS averages over torch-fidelity's 10 splits (isc_splits), one image each at least. Below these a
+# metric is refused or absent with its reason, never NaN.
+MIN_IMAGES = {"fid": 2, "kid": 2, "is": 10, "mse": 1}
+
+
 def reconstruction_mse(path) -> dict:
     """Per-pixel MSE between test images and their reconstructions, both on the [0, 1] pixel scale."""
     original = load_images_npz(path, "original").astype(np.float64) / 255
     recon = load_images_npz(path, "reconstruction").astype(np.float64) / 255
     if original.shape != recon.shape:
         raise SuiteError(f"{path}: original {original.shape} and reconstruction {recon.shape} differ in shape.")
+    if len(original) < MIN_IMAGES["mse"]:
+        return {"mse": None, "mse_unavailable": f"no reconstructions in {path}", "mse_n": 0, "mse_scale": "[0,1] pixels"}
     per_image = ((original - recon) ** 2).mean(axis=(1, 2, 3))
     return {"mse": float(per_image.mean()), "mse_n": int(len(per_image)), "mse_scale": "[0,1] pixels"}
 
@@ -168,12 +177,17 @@ def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, 
     reference = load_prepared(data_dir, "train")
     if samples.shape[1:] != reference.shape[1:]:
         raise SuiteError(f"samples {samples_path} have image shape {samples.shape[1:]}, the dataset '{info['name']}' has {reference.shape[1:]}.")
+    for what, arr in (("generated images in " + str(samples_path), samples), (f"reference images in '{info['name']}'", reference)):
+        if len(arr) < MIN_IMAGES["fid"]:
+            raise SuiteError(f"{len(arr)} {what}: FID and KID need at least {MIN_IMAGES['fid']} (a covariance), "
+                             f"IS at least {MIN_IMAGES['is']}; generate more (sample --n).")
+    isc = len(samples) >= MIN_IMAGES["is"]
     kw, extractor_id = extractor_spec(extractor, weights)
     cuda = device.startswith("cuda")
     metrics = tf.calculate_metrics(
         input1=_Images(samples),
         input2=_Images(reference),
-        fid=True, isc=True, kid=True,
+        fid=True, isc=isc, kid=True,
         kid_subset_size=min(1000, len(samples), len(reference)),
         cuda=cuda, save_cpu_ram=not cuda, verbose=False, batch_size=100,
         cache=cache_dir is not None, cache_root=str(cache_dir) if cache_dir else None,
@@ -184,8 +198,8 @@ def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, 
         **run,
         "status": "ok",
         "fid": metrics["frechet_inception_distance"],
-        "is": metrics["inception_score_mean"],
-        "is_std": metrics["inception_score_std"],
+        "is": metrics.get("inception_score_mean"),
+        "is_std": metrics.get("inception_score_std"),
         "kid": metrics["kernel_inception_distance_mean"],
         "kid_std": metrics["kernel_inception_distance_std"],
         "n_generated": int(len(samples)),
@@ -193,6 +207,8 @@ def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, 
         "reference": f"{info['name']} train split ({info['preprocessing']})",
         "extractor": extractor_id,
     }
+    if not isc:
+        out["is_unavailable"] = f"fewer than {MIN_IMAGES['is']} generated images (IS averages over 10 splits)"
     if recon_path:
         out.update(reconstruction_mse(recon_path))
-    return out
+    return finite_or_absent(out, ("fid", "is", "is_std", "kid", "kid_std", "mse"), "not finite")

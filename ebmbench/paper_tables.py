@@ -27,9 +27,10 @@ def slug(source: str) -> str:
 
 
 def _cell(p, row) -> str:
-    if row is None or pd.isna(row.get("estimate")):  # not run, or diverged: no number
-        v = "not run" if row is None or pd.isna(row.get("verdict")) else verdict_class(row["verdict"])
-        return f"{v} ({p.value:g})" + ("" if p.verified else " [unverified]")
+    if row is None or pd.isna(row.get("verdict")):
+        return f"not run ({p.value:g})"
+    if pd.isna(row.get("estimate")):
+        return f"{row['verdict']} ({p.value:g})"
     return f"{row['estimate']:.4g} ± {row['half_width']:.2g} ({p.value:g}) {row['verdict']}"
 
 

@@ -6,9 +6,13 @@ import torch
 from tqdm import tqdm
 
 from .data import load_prepared
-from .io import SuiteError, save_npz, to_float, to_uint8, write_json
+from .io import SuiteError, remove_outputs, save_npz, to_float, to_uint8, write_json
 from .loop import load_run, seeded_generator
 from .plots import image_grid, text_image
+
+
+# What `generate` writes into its folder (and metrics.json, computed from those samples).
+SAMPLE_OUTPUTS = ("samples.npz", "samples.json", "grid.png", "figures", "metrics.json")
 
 
 def generate(run_dir, n: int, out_dir, seed: int = 0, data_dir=None, n_recon: int = 500,
@@ -20,7 +24,8 @@ def generate(run_dir, n: int, out_dir, seed: int = 0, data_dir=None, n_recon: in
     out_dir = Path(out_dir)
     if n <= 0:
         raise SuiteError(f"number of samples must be positive, got {n}.")
-    labels = {k: identity[k] for k in ("method", "dataset", "seed", "preset")}
+    labels = {k: identity[k] for k in ("method", "dataset", "seed", "preset", "data_sha256")}
+    remove_outputs(out_dir, SAMPLE_OUTPUTS)  # an interrupted rerun leaves none of the previous run's files
     if status["status"] != "ok":  # a diverged run is never scored: no samples, a grid that says why
         (out_dir / "figures").mkdir(parents=True, exist_ok=True)
         h, w, c = identity["image_shape"]
@@ -28,11 +33,11 @@ def generate(run_dir, n: int, out_dir, seed: int = 0, data_dir=None, n_recon: in
         write_json(out_dir / "samples.json", {**labels, **status})
         text_image(f"{identity['method']}: diverged at iteration {status['iter']}\n({status['quantity']})", out_dir / "grid.png")
         return {"status": "diverged"}
-    bs, per_call = identity["config"]["batch_size"], model.sample_chunk()
+    bs = identity["config"]["batch_size"]
     chunks = []
-    for b, start in enumerate(tqdm(range(0, n, per_call), desc="sampling", unit="batch", disable=not progress)):
+    for b, start in enumerate(tqdm(range(0, n, bs), desc="sampling", unit="batch", disable=not progress)):
         gen = seeded_generator(model.device, seed, "sample", b)
-        chunks.append(to_uint8(model.sample(min(per_call, n - start), gen)))
+        chunks.append(to_uint8(model.sample(min(bs, n - start), gen)))
     samples = np.concatenate(chunks)
     save_npz(out_dir / "samples.npz", images=samples)
     write_json(out_dir / "samples.json", {**labels, "status": "ok"})
@@ -65,5 +70,6 @@ def uniform_noise(data_dir, n: int, out_dir, seed: int = 0) -> None:
     h, w, c = info["image_shape"]
     images = np.random.RandomState(seed).randint(0, 256, (n, h, w, c), dtype=np.uint8)
     save_npz(Path(out_dir) / "samples.npz", images=images)
-    write_json(Path(out_dir) / "samples.json", {"method": "uniform_noise", "dataset": info["name"], "seed": seed})
+    write_json(Path(out_dir) / "samples.json", {"method": "uniform_noise", "dataset": info["name"], "seed": seed,
+                                                "data_sha256": info["sha256"]})
     image_grid(images[:64], Path(out_dir) / "grid.png", nrow=8)

@@ -2,12 +2,12 @@
 
 One row per method x dataset x metric x paper source. Status:
   reproduced       |measured - paper| <= tolerance x paper (the paper number's own tolerance)
-  better / gap     outside that band, in the good / bad direction of the metric; each of the three
-                   ends in "(unverified paper number)" where the number or its scale is unconfirmed
+  better / gap     outside that band, in the good / bad direction of the metric
   no paper number  nothing published for this method on this dataset (e.g. digits)
   paper only       a published number for a method or dataset this run did not train
   reference        the uniform-noise baseline (what a method must beat)
   diverged         training diverged; no number is reported
+  unavailable (..) the metric could not be computed for a seed (e.g. too few images); the reason
 """
 from pathlib import Path
 
@@ -62,8 +62,12 @@ def build_table(metric_files, datasets=(), out=None) -> pd.DataFrame:
                 continue
             base = {"method": method, "dataset": dataset, "metric": metric, "n_seeds": len(ok)}
             vals = [r[metric] for r in ok if metric in r]
+            absent = [f"seed {r.get('seed')}: {r.get(metric + '_unavailable', 'not computed')}" for r in ok
+                      if metric in r and r[metric] is None]  # score records why a metric could not be computed
             if len(ok) < len(rs):  # any diverged seed: the group reports no number
                 base.update(status="diverged", n_seeds=len(rs))
+            elif absent:  # a mean over the other seeds would pass for the whole group's
+                base.update(status=f"unavailable ({'; '.join(absent)})")
             elif vals:
                 ref = ok[0]
                 base.update(measured=float(np.mean(vals)), std=float(np.std(vals, ddof=1)) if len(vals) > 1 else np.nan,
@@ -81,8 +85,6 @@ def build_table(metric_files, datasets=(), out=None) -> pd.DataFrame:
                     if "measured" in row:
                         row["difference"] = row["measured"] - p.value
                         row["status"] = _status(metric, row["measured"], p.value, p.tolerance)
-                        if not p.verified:  # e.g. an MSE whose pixel scale may be 4x off: say so in the status
-                            row["status"] += " (unverified paper number)"
                 rows.append(row)
     for p in paper:
         if p.dataset in datasets and (p.suite_id, p.dataset, p.metric) not in measured_keys:

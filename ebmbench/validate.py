@@ -142,9 +142,10 @@ def samples_match_data(samples: Path, info: dict) -> None:
 
 
 def digits_weights(path) -> None:
-    """The digits feature extractor's weights: a file written by `ebmbench classifier`."""
+    """The digits feature extractor's weights: a file written by `ebmbench classifier` (its
+    state_dict fits the classifier network of the architecture it names)."""
     from .io import load_torch
-    from .metrics import load_digits_classifier
+    from .metrics import DigitsClassifier
 
     path = input_file(path, "digits classifier weights")
     ckpt = load_torch(path, "digits classifier")
@@ -153,8 +154,9 @@ def digits_weights(path) -> None:
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
         raise not_it
     try:
-        load_digits_classifier(path)
-    except (RuntimeError, KeyError, TypeError, ValueError):  # load_state_dict: keys or shapes do not fit
+        net = DigitsClassifier(ckpt["arch"]) if "arch" in ckpt else DigitsClassifier()
+        net.load_state_dict(ckpt["state_dict"])
+    except (SuiteError, RuntimeError, KeyError, TypeError, ValueError):  # unknown arch; keys or shapes do not fit
         raise not_it from None
 
 
@@ -309,8 +311,30 @@ def _check(a):
         input_file(a.against, "expected values (--against)")
 
 
+def _agreement(a):
+    at_least("--threads", a.threads)
+    at_least("--epochs", a.epochs)
+    for f in a.samples:
+        input_file(f, "sample file")
+    info = prepared(a.data)
+    if info["kind"] != "digits":
+        raise SuiteError(f"agreement compares digits extractors: --data {a.data} holds '{info['name']}', not digits.")
+    digits_weights(a.weights)
+    if a.work is not None:
+        out_folder(a.work, "--work")
+    if a.out is not None:
+        out_file(a.out)
+
+
+def _params(a):
+    from .registry import get_method
+
+    for m in a.methods or []:
+        get_method(m)
+
+
 CHECKS = {"prepare": _prepare, "classifier": _classifier, "train": _train, "sample": _sample, "noise": _noise,
-          "score": _score, "table": _table, "check": _check}
+          "score": _score, "table": _table, "check": _check, "agreement": _agreement, "params": _params}
 
 
 def command(a) -> None:
