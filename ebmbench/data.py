@@ -107,6 +107,8 @@ def load_celeba64(root: Path, download: bool, opts: dict):
         raise _missing("celeba64", folder, files, remedy)
     size = opts.get("image_size", 64)
     box = tuple(opts.get("crop", (15, 40, 163, 188)))
+    resize = opts.get("resize", "bicubic")  # Dual-MCMC's released transform: bilinear (torchvision Resize)
+    resample = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}[resize]
     out = []
     for split in ("train", "test"):
         try:
@@ -118,11 +120,11 @@ def load_celeba64(root: Path, download: bool, opts: dict):
             path = folder / "celeba" / "img_align_celeba" / fn
             try:
                 with Image.open(path) as im:
-                    imgs[i] = np.asarray(im.convert("RGB").crop(box).resize((size, size), Image.BICUBIC))
+                    imgs[i] = np.asarray(im.convert("RGB").crop(box).resize((size, size), resample))
             except (OSError, ValueError) as err:
                 raise DatasetError(f"CelebA image {path} is missing or corrupt ({err}). {remedy}") from None
         out.append(imgs)
-    return out[0], out[1], f"CelebA aligned, PIL crop box (left, top, right, bottom) = {box}, bicubic resize to {size}x{size}"
+    return out[0], out[1], f"CelebA aligned, PIL crop box (left, top, right, bottom) = {box}, {resize} resize to {size}x{size}"
 
 
 def to_rgb(im: Image.Image, path: Path, name: str) -> Image.Image:

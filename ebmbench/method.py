@@ -32,6 +32,10 @@ class TrainConfig:
     checkpoint_every: int = 500  # iterations between resumable checkpoints
     max_energy_gap: float = 0.0  # divergence if the logged energies spread wider (0: no bound)
     divergence_retries: int = 0  # restarts from the last good checkpoint, each with a new seed
+    # The paper's own data protocol, stated by its preset (the workflow and the loop apply it):
+    n_train: int = 0  # train on the first n images of the prepared train split (0: all of it)
+    n_samples: int = 0  # generated images to score (0: the workflow's n_samples)
+    hflip: bool = False  # random horizontal flips of the training batches (a paper's augmentation)
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,11 @@ class Method:
 
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
+
+    def sample_chunk(self) -> int:
+        """Images per `sample` call when many are drawn: the training batch, unless a method's
+        networks depend on the batch (batch-norm statistics at test time) and it says otherwise."""
+        return self.cfg.batch_size
 
     def reconstruct(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor | None:
         """Reconstruction of test images through the model's inference path; None if it has none."""

@@ -27,10 +27,9 @@ def slug(source: str) -> str:
 
 
 def _cell(p, row) -> str:
-    if row is None or pd.isna(row.get("verdict")):
-        return f"not run ({p.value:g})"
-    if pd.isna(row.get("estimate")):
-        return f"{row['verdict']} ({p.value:g})"
+    if row is None or pd.isna(row.get("estimate")):  # not run, or diverged: no number
+        v = "not run" if row is None or pd.isna(row.get("verdict")) else verdict_class(row["verdict"])
+        return f"{v} ({p.value:g})" + ("" if p.verified else " [unverified]")
     return f"{row['estimate']:.4g} ± {row['half_width']:.2g} ({p.value:g}) {row['verdict']}"
 
 

@@ -33,11 +33,11 @@ def generate(run_dir, n: int, out_dir, seed: int = 0, data_dir=None, n_recon: in
         write_json(out_dir / "samples.json", {**labels, **status})
         text_image(f"{identity['method']}: diverged at iteration {status['iter']}\n({status['quantity']})", out_dir / "grid.png")
         return {"status": "diverged"}
-    bs = identity["config"]["batch_size"]
+    bs, per_call = identity["config"]["batch_size"], model.sample_chunk()
     chunks = []
-    for b, start in enumerate(tqdm(range(0, n, bs), desc="sampling", unit="batch", disable=not progress)):
+    for b, start in enumerate(tqdm(range(0, n, per_call), desc="sampling", unit="batch", disable=not progress)):
         gen = seeded_generator(model.device, seed, "sample", b)
-        chunks.append(to_uint8(model.sample(min(bs, n - start), gen)))
+        chunks.append(to_uint8(model.sample(min(per_call, n - start), gen)))
     samples = np.concatenate(chunks)
     save_npz(out_dir / "samples.npz", images=samples)
     write_json(out_dir / "samples.json", {**labels, "status": "ok"})

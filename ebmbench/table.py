@@ -2,7 +2,8 @@
 
 One row per method x dataset x metric x paper source. Status:
   reproduced       |measured - paper| <= tolerance x paper (the paper number's own tolerance)
-  better / gap     outside that band, in the good / bad direction of the metric
+  better / gap     outside that band, in the good / bad direction of the metric; each of the three
+                   ends in "(unverified paper number)" where the number or its scale is unconfirmed
   no paper number  nothing published for this method on this dataset (e.g. digits)
   paper only       a published number for a method or dataset this run did not train
   reference        the uniform-noise baseline (what a method must beat)
@@ -85,6 +86,8 @@ def build_table(metric_files, datasets=(), out=None) -> pd.DataFrame:
                     if "measured" in row:
                         row["difference"] = row["measured"] - p.value
                         row["status"] = _status(metric, row["measured"], p.value, p.tolerance)
+                        if not p.verified:  # e.g. an MSE whose pixel scale may be 4x off: say so in the status
+                            row["status"] += " (unverified paper number)"
                 rows.append(row)
     for p in paper:
         if p.dataset in datasets and (p.suite_id, p.dataset, p.metric) not in measured_keys:

@@ -51,17 +51,22 @@ posterior steps, G(z_10). The released code never calls .eval(): its FID and rec
 G's batch-norm batch statistics, so `test_bn_batch_stats=True` does the same (the running buffers
 are left untouched); set it False to use the running statistics instead.
 
-Departures from the released code:
-  - Batch-norm and linear-layer init follow `weights_init` (xavier_normal_ on conv weights, BN weight
-    ~ N(0, 1)); conv biases keep PyTorch's default, as there.
+Departures from the released code (checked line by line against aac3c4c; the networks, their
+initialisation `weights_init`, the losses with `Gfactor` = 1.0 in G's and I's loss, and the CelebA-64
+nets `_CelebA64_netI/G/E` are the released ones):
   - The code's abort on |E_data - E_sample| > 1e4 or NaN is kept as the training loop's
     divergence check (`max_energy_gap` = 1e4 on the logged energies): the run stops, keeps its last
     good checkpoint and is reported as diverged, instead of returning silently.
-  - `Gfactor` (1.0) appears in config.py but not in train.py's loss; it is not a knob here.
-  - The CelebA-64 networks are not in the released nets.py at aac3c4c; papers.md section 3 gives them
-    layer by layer and section 8 their parameter counts, which these classes reproduce exactly.
+  - `Gfactor` is not a knob here: it multiplies G's reconstruction term and I's posterior NLL in
+    train.py, and both presets use its value 1.0.
+  - CelebA-64 data: the released transform is crop (15, 40, 163, 188) -> torchvision `Resize(64)`
+    (bilinear) -> `RandomHorizontalFlip`; the suite's `celeba64` crops the same box. The paper config
+    asks for the bilinear resize (dataset option `resize`) and the preset flips (`hflip=True`);
+    the embedded default resizes bicubic and nothing flips there.
   - The released checkpoints were scored with 70 EBM steps at step 0.4 (task_fid.py), not the 30
     steps of the paper's Table 1; our presets score with the paper's 30 (`sample_steps`).
+  - The paper trains on the whole training split and scores 50,000 samples against train-split
+    statistics; the presets say so (`n_train=0`, `n_samples=50_000`).
   - No SVHN preset: the paper reports no SVHN result and the released code has no SVHN setting.
   - The digits preset is CPU-sized (see PRESETS) and not a paper setting: `arch="dcgan"` swaps in the
     suite's shared DCGAN-style nets (energy ConvScalarNet with spectral norm, ConvTGenerator with BN,
@@ -264,8 +269,9 @@ class Config(TrainConfig):
 
 
 PRESETS = {
-    "cifar10": Config(),
-    "celeba64": Config(ngf=1024, ndf=1024, x_step=0.3, s_factor=70.0,
+    # the paper's data protocol: the whole train split, 50,000 samples; CelebA-64 flips (dataset.py)
+    "cifar10": Config(n_samples=50_000),
+    "celeba64": Config(ngf=1024, ndf=1024, x_step=0.3, s_factor=70.0, n_samples=50_000, hflip=True,
                        n_iters=301 * 1627, checkpoint_every=1627),  # 162,770 // 100 batches per epoch
     # CPU preset for the embedded digits (32x32, 1,497 images): the suite's small DCGAN-style nets
     # (ConvScalarNet n_f 16 with spectral norm, ConvTGenerator with BN, ConvEncoder), nz 32, batch 32,
@@ -282,14 +288,17 @@ _T2 = "Cui & Han 2023 (NeurIPS) Table 2"
 _T3 = "Cui & Han 2023 (NeurIPS) Table 3"
 _OURS_FID = ("PyTorch FID (mseitzer pytorch-fid InceptionV3, pt_inception-2015-12-05 weights, 2048-d pool3; "
              "released task_fid.py), 50,000 generated (G(z) + 30 EBM steps, clamped to [0,1]) vs precomputed "
-             "train-split statistics ({ref}); single run, checkpoint selection not stated")
+             "train-split statistics ({ref}); trained on the whole train split ({aug}); single run, checkpoint "
+             "selection not stated")
 _OURS_IS = ("Inception Score of 50,000 generated (G(z) + 30 EBM steps); IS implementation not stated in the paper "
-            "and not in the released code; single run")
+            "and not in the released code; trained on the whole CIFAR-10 train split, no flips; single run")
 _CITED = ("copied by Cui & Han from [{ref}]: that paper's own protocol (FID/IS implementation, #samples, "
           "reference split) as published there, not re-evaluated")
-_MSE = ("per-pixel reconstruction MSE on {data} test images, {how}; pixel scale ([0,1] or [-1,1]) not stated "
-        "in the paper (unknown), #images not stated")
+_MSE = ("SCALE UNVERIFIED: per-pixel reconstruction MSE on {data} test images, {how}; the pixel scale ([0,1] or "
+        "[-1,1], a factor 4) and the number of images are not stated, and the released code has no test-MSE "
+        "routine")
 _CIFAR_REF, _CELEBA_REF = "CIFAR-10 50k train", "CelebA 162,770-image train split, 148x148 crop -> 64"
+_AUG = {"cifar10": "no flips", "celeba64": "crop (15, 40, 163, 188), bilinear Resize(64), random horizontal flips"}
 
 _T1_ROWS = [  # label, suite_id, cited ref, CIFAR IS, CIFAR FID, CelebA-64 FID (None = '-')
     ("Cooperative EBM", "coopnets", "42, Xie et al. TPAMI 2018", 6.55, 33.61, 16.65),
@@ -321,12 +330,15 @@ _T3_ROWS = [  # label, suite_id, CIFAR-10 MSE, CelebA-64 MSE
 
 PAPER = [
     PaperNumber("Ours", "dual_mcmc", "cifar10", "is", 8.55, _T1, _OURS_IS),
-    PaperNumber("Ours", "dual_mcmc", "cifar10", "fid", 9.26, _T1, _OURS_FID.format(ref=_CIFAR_REF)),
-    PaperNumber("Ours", "dual_mcmc", "celeba64", "fid", 5.15, _T1, _OURS_FID.format(ref=_CELEBA_REF)),
+    PaperNumber("Ours", "dual_mcmc", "cifar10", "fid", 9.26, _T1, _OURS_FID.format(ref=_CIFAR_REF, aug=_AUG["cifar10"])),
+    PaperNumber("Ours", "dual_mcmc", "celeba64", "fid", 5.15, _T1, _OURS_FID.format(ref=_CELEBA_REF, aug=_AUG["celeba64"])),
     PaperNumber("Ours (generator x0 only)", None, "celeba64", "fid", 5.94, "Cui & Han 2023 (NeurIPS) section 5.2",
-                _OURS_FID.format(ref=_CELEBA_REF).replace("G(z) + 30 EBM steps", "G(z) without EBM revision")),
-    PaperNumber("Ours", "dual_mcmc", "celebahq256", "fid", 15.89, _T2, _OURS_FID.format(ref="CelebA-HQ-256 train")),
-    PaperNumber("Ours", "dual_mcmc", "lsun_church64", "fid", 4.56, _T2, _OURS_FID.format(ref="LSUN-Church-64 train")),
+                _OURS_FID.format(ref=_CELEBA_REF, aug=_AUG["celeba64"]).replace("G(z) + 30 EBM steps",
+                                                                                "G(z) without EBM revision")),
+    PaperNumber("Ours", "dual_mcmc", "celebahq256", "fid", 15.89, _T2,
+                _OURS_FID.format(ref="CelebA-HQ-256 train", aug="transform not checked")),
+    PaperNumber("Ours", "dual_mcmc", "lsun_church64", "fid", 4.56, _T2,
+                _OURS_FID.format(ref="LSUN-Church-64 train", aug="transform not checked")),
 ]
 for _label, _sid, _ref, _is, _fid, _cel in _T1_ROWS:
     for _ds, _metric, _v in (("cifar10", "is", _is), ("cifar10", "fid", _fid), ("celeba64", "fid", _cel)):
@@ -336,8 +348,8 @@ for _label, _sid, _cif, _cel in _T3_ROWS:
     _how = ("inference mean mu(x), then 10 posterior Langevin steps, then G" if "L=10" in _label else
             "G(mu(x)) from the inference model alone" if _label.startswith("Ours") else
             "as reported by Cui & Han for this baseline (their re-run or its paper; not stated)")
-    PAPER.append(PaperNumber(_label, _sid, "cifar10", "mse", _cif, _T3, _MSE.format(data="CIFAR-10", how=_how)))
-    PAPER.append(PaperNumber(_label, _sid, "celeba64", "mse", _cel, _T3, _MSE.format(data="CelebA-64", how=_how)))
+    for _ds, _data, _v in (("cifar10", "CIFAR-10", _cif), ("celeba64", "CelebA-64", _cel)):
+        PAPER.append(PaperNumber(_label, _sid, _ds, "mse", _v, _T3, _MSE.format(data=_data, how=_how), verified=False))
 
 
 class DualMCMC(Method):

@@ -4,7 +4,7 @@ import sys
 
 from ebmbench.config import check_workflow_config, extractor_of, planned_runs, preset_of, skipped_runs
 from ebmbench.io import SuiteError
-from ebmbench.registry import get_method
+from ebmbench.registry import get_method, resolve_config
 
 try:
     check_workflow_config(config)
@@ -27,6 +27,14 @@ def overrides_args(wildcards):
     preset = preset_of(config, wildcards.dataset)
     fields = config.get("overrides", {}).get(wildcards.method, {}).get(preset, {})
     return " ".join(f"--set {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in fields.items())
+
+
+def n_samples_of(wildcards):
+    """Generated images to score: the method's paper preset states its own count (short-run: 40,000;
+    Dual-MCMC, Pang et al., CoopVAEBM: 50,000); a preset without one (0) takes config n_samples."""
+    preset = preset_of(config, wildcards.dataset)
+    cfg = resolve_config(wildcards.method, preset, config.get("overrides", {}).get(wildcards.method, {}).get(preset, {}))
+    return cfg.n_samples or config["n_samples"]
 
 
 def all_metrics():

@@ -11,7 +11,7 @@ rule sample:
                        subcategory="{dataset}", labels={"method": "{method}", "figure": "{name}", "seed": "{seed}"}),
     params:
         run=RUN,
-        n=config["n_samples"],
+        n=n_samples_of,
         n_recon=config.get("n_recon", 300),
         device=config["device"],
     threads: config.get("threads", 2)

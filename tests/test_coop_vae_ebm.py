@@ -106,3 +106,42 @@ def test_figures_write_revision_strip_and_energy_profile(tmp_path):
     files = m.figures(torch.rand(4, 3, 32, 32) * 2 - 1, torch.Generator().manual_seed(0), tmp_path)
     assert sorted(p.name for p in files) == sorted(CoopVAEBM.FIGURES)
     assert all(p.stat().st_size > 0 for p in files)
+
+
+def test_samples_are_decoded_in_chunks_of_the_training_chain_count(tmp_path):
+    """The decoder's BN normalises with the batch it is given, so every decode at test time is a
+    full batch of the training chain count (code `sampling`: 900 chains, as in training), also for
+    a request smaller than one chunk or with a remainder."""
+    torch.manual_seed(0)
+    m = CoopVAEBM(tiny(chains_per_obs=2.5, n_steps_test=2), (3, 32, 32), CPU)  # 4 obs -> 10 chains
+    sizes = []
+    m.dec.register_forward_hook(lambda mod, inp, out: sizes.append(len(out)))
+    assert m.sample_chunk() == 10
+    assert m.sample(3, torch.Generator().manual_seed(0)).shape == (3, 3, 32, 32)
+    assert m.sample(25, torch.Generator().manual_seed(0)).shape == (25, 3, 32, 32)
+    assert sizes == [10] * 4  # 1 chunk for 3, then 3 chunks for 25
+    m.figures(torch.rand(4, 3, 32, 32) * 2 - 1, torch.Generator().manual_seed(0), tmp_path)
+    assert sizes[-1] == 10  # the revision figure too
+
+
+def test_cifar10_preset_samples_in_900_chain_batches_and_its_numbers_are_second_hand():
+    from methods.coop_vae_ebm import PAPER
+
+    m = CoopVAEBM.__new__(CoopVAEBM)
+    m.cfg = PRESETS["cifar10"]
+    assert m.sample_chunk() == 900 and m.cfg.n_samples == 50_000
+    assert PAPER and all(not p.verified and p.protocol.startswith("SECOND-HAND") for p in PAPER)
+
+
+def test_paper_numbers_that_are_unverified_never_print_plain_reproduced(tmp_path):
+    """A measurement equal to an unverified number (here the second-hand IS) is 'reproduced' only
+    with the caveat in its status."""
+    import json
+
+    from ebmbench.table import build_table
+
+    f = tmp_path / "metrics.json"
+    f.write_text(json.dumps({"method": "coop_vae_ebm", "dataset": "cifar10", "seed": 0, "is": 6.65,
+                             "n_generated": 50000, "n_reference": 50000, "extractor": "inception"}))
+    row = build_table([f]).query("metric == 'is'").iloc[0]
+    assert row.status == "reproduced (unverified paper number)"

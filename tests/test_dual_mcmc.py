@@ -120,3 +120,15 @@ def test_ebm_loss_is_divided_by_the_chain_temperature():
         grads[use_temp] = torch.cat([p.grad.flatten() for p in m.E.parameters()])
     scale = grads[False].abs().max()
     assert scale > 0 and torch.allclose(grads[True] / 250_000, grads[False], rtol=1e-4, atol=1e-5 * scale)
+
+
+def test_paper_presets_state_the_released_data_protocol():
+    """dataset.py: CelebA-64 is cropped, resized bilinear and randomly flipped; CIFAR-10 is not
+    flipped; both are scored on 50,000 samples of a model trained on the whole train split."""
+    cifar, celeba = DualMCMC.PRESETS["cifar10"], DualMCMC.PRESETS["celeba64"]
+    assert (cifar.hflip, celeba.hflip) == (False, True)
+    assert cifar.n_samples == celeba.n_samples == 50_000 and cifar.n_train == celeba.n_train == 0
+    import methods.dual_mcmc
+
+    doc = methods.dual_mcmc.__doc__
+    assert "_CelebA64_netI/G/E" in doc and "not in the released" not in doc  # the nets are released

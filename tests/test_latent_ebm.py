@@ -182,3 +182,34 @@ def test_figures_are_written(cls, tmp_path):
     written = model.figures(x, gen(1), tmp_path)
     assert sorted(p.name for p in written) == sorted(cls.FIGURES)
     assert all(p.stat().st_size > 0 for p in written)
+
+
+def test_prior_energy_figure_plots_the_energy_of_every_step(tmp_path, monkeypatch):
+    """Pang Fig. 2 prints the energy beside each step of the prior trajectory: one line per shown
+    chain, K0 + 1 values each, equal to U(z_k) along the chain."""
+    import methods.latent_ebm as le
+
+    model = model_of(LatentEBM, prior_steps=5, post_steps=2, fig_images=3, fig_cols=3)
+    plotted = {}
+    real = le.line_plot
+    monkeypatch.setattr(le, "line_plot", lambda series, path, *a: (plotted.__setitem__(path.name, series),
+                                                                   real(series, path, *a)))
+    model.figures(torch.rand(4, 3, 32, 32, generator=gen(0)) * 2 - 1, gen(1), tmp_path)
+    lines = plotted["prior_energy.png"]
+    assert len(lines) == 3 and all(len(v) == 6 for v in lines.values())
+    # replay the figure's generator: the posterior chain's start and noise, then the prior chain's
+    g = gen(1)
+    model.posterior_chain(model.z0(4, g), torch.rand(4, 3, 32, 32, generator=gen(0)) * 2 - 1, g)
+    energies = []
+    model.prior_chain(model.z0(3, g), g, on_step=lambda k, z, e: energies.append(e.tolist()))
+    assert [v[-1] for v in lines.values()] == pytest.approx(energies[-1], rel=1e-5)
+
+
+def test_mse_rows_are_marked_unverified_scale():
+    """Pang's MSE pixel scale ([0, 1] or [-1, 1]: 4x) is unconfirmed; so are Dual-MCMC's Table 3 rows."""
+    from methods.dual_mcmc import PAPER as DUAL
+
+    for rows in (PAPER, DUAL):
+        mse = [p for p in rows if p.metric == "mse"]
+        assert mse and all(not p.verified and p.protocol.startswith("SCALE UNVERIFIED") for p in mse)
+        assert all(p.verified for p in rows if p.metric == "fid" and p.method == "Ours")
