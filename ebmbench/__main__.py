@@ -78,6 +78,7 @@ def main(argv=None) -> int:
     s.add_argument("metrics", nargs="*", help="metrics.json files (results/<dataset>/<method>/seed<k>/...)")
     s.add_argument("--datasets", nargs="*", default=[], help="datasets whose paper-only rows to list")
     s.add_argument("--out", required=True)
+    s.add_argument("--orderings", help="also write the papers' method-vs-baseline orderings, measured, to this CSV")
 
     s = sub.add_parser("check", help="regression gate: fail when a metric got worse than expected")
     s.add_argument("table")
@@ -146,11 +147,13 @@ def _run(a) -> int:
         write_json(a.out, m)
         print(json.dumps(m))
     elif a.cmd == "table":
-        from .table import build_table
+        from .table import build_orderings, build_table, format_orderings
 
         df = build_table(a.metrics, a.datasets, a.out)
         with __import__("pandas").option_context("display.width", 200, "display.max_columns", 20):
-            print(df[["method", "dataset", "metric", "measured", "std", "n_seeds", "paper", "status"]].to_string(index=False))
+            print(df[["method", "ablates", "dataset", "metric", "measured", "std", "n_seeds", "paper",
+                      "status"]].to_string(index=False))
+        print(format_orderings(build_orderings(df, a.orderings)))
     elif a.cmd == "check":
         from .gate import check
 

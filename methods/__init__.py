@@ -6,4 +6,8 @@ METHODS = {
     "dual_mcmc": "methods.dual_mcmc:DualMCMC",  # Cui & Han 2023
     "latent_ebm": "methods.latent_ebm:LatentEBM",  # Pang et al. 2020
     "latent_ebm_conv": "methods.latent_ebm:LatentEBMConv",  # Xu 2021 thesis
+    # baselines, each the ablation of a method above (its ABLATES)
+    "vae": "methods.vae:VAE",  # Kingma & Welling 2014
+    "abp": "methods.abp:ABP",  # Han et al. 2017
+    "coopnets": "methods.coopnets:CoopNets",  # Xie et al. 2018
 }
