@@ -143,8 +143,10 @@ def _run(a) -> int:
         from .io import write_json
         from .metrics import score
 
+        from .provenance import provenance
+
         m = score(a.samples, a.data, a.extractor, a.weights, a.cache, a.device, a.recon)
-        write_json(a.out, m)
+        write_json(a.out, {**m, "provenance": provenance(a.samples, a.device)})
         print(json.dumps(m))
     elif a.cmd == "table":
         from .table import build_orderings, build_table, format_orderings

@@ -23,6 +23,7 @@ LOWER_IS_BETTER = {"fid": True, "kid": True, "mse": True, "is": False}
 COLUMNS = ["method", "ablates", "dataset", "metric", "measured", "std", "n_seeds", "n_generated", "n_reference",
            "extractor", "paper", "paper_method", "paper_protocol", "paper_source", "paper_verified", "paper_tolerance",
            "difference", "status"]
+COLUMNS += ["image"]  # the image tag(s) the group's numbers came from, or "local" (ebmbench.provenance)
 
 
 def all_paper_numbers():
@@ -63,6 +64,7 @@ def build_table(metric_files, datasets=(), out=None) -> pd.DataFrame:
                 continue
             base = {"method": method, "ablates": " ".join(ablates(method)), "dataset": dataset, "metric": metric,
                     "n_seeds": len(ok)}
+            base["image"] = " ".join(sorted({r["provenance"]["image"] for r in rs if "provenance" in r}))
             vals = [r[metric] for r in ok if metric in r]
             absent = [f"seed {r.get('seed')}: {r.get(metric + '_unavailable', 'not computed')}" for r in ok
                       if metric in r and r[metric] is None]  # score records why a metric could not be computed

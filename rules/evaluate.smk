@@ -2,6 +2,7 @@ rule sample:
     input:
         model=RUN + "/model.pt",
         data=DATA + "/info.json",
+        image=image_input,
     output:
         samples=RUN + "/samples.npz",
         labels=RUN + "/samples.json",
@@ -14,11 +15,16 @@ rule sample:
         n=n_samples_of,
         n_recon=config.get("n_recon", 300),
         device=config["device"],
+        ebmbench=ebmbench_cmd,
     threads: config.get("threads", 2)
+    container:
+        apptainer_image
+    resources:
+        **job_resources("sample"),
     log:
         "logs/sample/{dataset}/{method}/seed{seed}.log",
     shell:
-        "python -m ebmbench sample --run {params.run} --out {params.run} --n {params.n} --n-recon {params.n_recon} "
+        "{params.ebmbench} sample --run {params.run} --out {params.run} --n {params.n} --n-recon {params.n_recon} "
         "--data resources/data/{wildcards.dataset} --seed {wildcards.seed} --device {params.device} "
         "--threads {threads} > {log} 2>&1"
 
@@ -63,6 +69,7 @@ def score_args(w, input):
 rule score:
     input:
         unpack(score_inputs),
+        image_input,
     output:
         "results/{dataset}/{run}/metrics.json",
     wildcard_constraints:
@@ -70,11 +77,16 @@ rule score:
     params:
         args=score_args,
         device="cuda" if str(config["device"]).startswith("cuda") else "cpu",
+        ebmbench=ebmbench_cmd,
     threads: config.get("threads", 2)
+    container:
+        apptainer_image
+    resources:
+        **job_resources("score"),
     log:
         "logs/score/{dataset}/{run}.log",
     shell:
-        "python -m ebmbench score --samples {input.samples} --data resources/data/{wildcards.dataset} {params.args} "
+        "{params.ebmbench} score --samples {input.samples} --data resources/data/{wildcards.dataset} {params.args} "
         "--cache resources/fidelity-cache --device {params.device} --threads {threads} --out {output} > {log} 2>&1"
 
 
