@@ -22,6 +22,7 @@ from ._compat import import_torch_fidelity
 from .data import dataset_info, digits_split, load_prepared
 from .io import SuiteError, load_images_npz, load_torch, read_json, save_torch, sha256_file, to_float
 from .validate import finite_or_absent
+from .kept import calculate_metrics_keeping, save_kept
 
 tf = import_torch_fidelity()
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase  # noqa: E402
@@ -169,8 +170,10 @@ def reconstruction_mse(path) -> dict:
 def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, device: str = "cpu", recon_path=None) -> dict:
     labels_path = Path(samples_path).with_name("samples.json")  # which run these samples come from
     labels = read_json(labels_path) if labels_path.exists() else {}
+    features_path = Path(samples_path).with_name("features.npz")  # kept for the verdict's bootstrap
     run = {k: v for k, v in labels.items() if k in ("method", "dataset", "seed")}
     if labels.get("status", "ok") != "ok":  # diverged: reported as such, never with a number
+        save_kept(features_path, None)  # empty: the workflow declares one per run
         return {**run, "status": labels["status"], "message": labels.get("message", "")}
     samples = load_images_npz(samples_path)
     info = dataset_info(data_dir)
@@ -184,7 +187,7 @@ def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, 
     isc = len(samples) >= MIN_IMAGES["is"]
     kw, extractor_id = extractor_spec(extractor, weights)
     cuda = device.startswith("cuda")
-    metrics = tf.calculate_metrics(
+    metrics, kept = calculate_metrics_keeping(
         input1=_Images(samples),
         input2=_Images(reference),
         fid=True, isc=isc, kid=True,
@@ -211,4 +214,5 @@ def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, 
         out["is_unavailable"] = f"fewer than {MIN_IMAGES['is']} generated images (IS averages over 10 splits)"
     if recon_path:
         out.update(reconstruction_mse(recon_path))
+    out["features"] = save_kept(features_path, kept)
     return finite_or_absent(out, ("fid", "is", "is_std", "kid", "kid_std", "mse"), "not finite")

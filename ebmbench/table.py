@@ -17,12 +17,15 @@ import pandas as pd
 
 from .io import atomic_path, read_json
 from .registry import get_method, method_ids
+from .paper_tables import write_paper_tables
+from .verdict import VERDICT_COLUMNS, verdict_fields
 
 METRICS = ("fid", "is", "kid", "mse")
 LOWER_IS_BETTER = {"fid": True, "kid": True, "mse": True, "is": False}
 COLUMNS = ["method", "ablates", "dataset", "metric", "measured", "std", "n_seeds", "n_generated", "n_reference",
            "extractor", "paper", "paper_method", "paper_protocol", "paper_source", "paper_verified", "paper_tolerance",
            "difference", "status"]
+COLUMNS += VERDICT_COLUMNS  # the interval over seeds and samples, and the verdict (ebmbench.verdict)
 COLUMNS += ["image"]  # the image tag(s) the group's numbers came from, or "local" (ebmbench.provenance)
 
 
@@ -91,16 +94,18 @@ def build_table(metric_files, datasets=(), out=None) -> pd.DataFrame:
                         row["status"] = _status(metric, row["measured"], p.value, p.tolerance)
                         if not p.verified:  # e.g. an MSE whose pixel scale may be 4x off: say so in the status
                             row["status"] += " (unverified paper number)"
+                row.update(verdict_fields(ok, len(rs), metric, p, LOWER_IS_BETTER[metric]))
                 rows.append(row)
     for p in paper:
         if p.dataset in datasets and (p.suite_id, p.dataset, p.metric) not in measured_keys:
             rows.append({"method": p.suite_id or p.method, "ablates": " ".join(ablates(p.suite_id)),
                          "dataset": p.dataset, "metric": p.metric, "n_seeds": 0,
-                         "status": "paper only", **_paper_fields(p)})
+                         "status": "paper only", **_paper_fields(p), **verdict_fields([], 0, p.metric, p, True)})
     df = pd.DataFrame(rows, columns=COLUMNS)
     if out is not None:
         with atomic_path(out) as tmp:
             df.to_csv(tmp, index=False, float_format="%.6g")
+        write_paper_tables(df, paper, Path(out).parent / "paper_tables")  # each source table as printed
     return df
 
 

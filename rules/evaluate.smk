@@ -71,7 +71,9 @@ rule score:
         unpack(score_inputs),
         image_input,
     output:
-        "results/{dataset}/{run}/metrics.json",
+        metrics="results/{dataset}/{run}/metrics.json",
+        # the features behind FID and IS, resampled by the table's bootstrap (ebmbench.kept)
+        features="results/{dataset}/{run}/features.npz",
     wildcard_constraints:
         run=r"uniform_noise|[a-z0-9_]+/seed\d+",
     params:
@@ -87,21 +89,49 @@ rule score:
         "logs/score/{dataset}/{run}.log",
     shell:
         "{params.ebmbench} score --samples {input.samples} --data resources/data/{wildcards.dataset} {params.args} "
-        "--cache resources/fidelity-cache --device {params.device} --threads {threads} --out {output} > {log} 2>&1"
+        "--cache resources/fidelity-cache --device {params.device} --threads {threads} --out {output.metrics} > {log} 2>&1"
+
+
+def comparison_runs(w):
+    """The runs of the first seed on this dataset, and the uniform noise (samples and metrics)."""
+    dirs = [RUN.format(method=m, dataset=w.dataset, seed=config["seeds"][0]) for m, d in planned_runs(config)
+            if d == w.dataset] + [f"results/{w.dataset}/uniform_noise"]
+    return [f"{d}/{f}" for d in dirs for f in ("samples.npz", "metrics.json")]
+
+
+rule comparison:
+    input:
+        comparison_runs,
+    output:
+        report("results/{dataset}/comparison.png", category="1. Comparison", subcategory="{dataset}",
+               caption="../report/comparison.rst"),
+    params:
+        dirs=lambda w, input: " ".join(dict.fromkeys(f.rsplit("/", 1)[0] for f in input)),
+        n=min(36, config["n_samples"]),
+    log:
+        "logs/comparison/{dataset}.log",
+    shell:
+        "python -m ebmbench.comparison {params.dirs} --n {params.n} --out {output} > {log} 2>&1"
 
 
 rule table:
     input:
-        all_metrics(),
+        metrics=all_metrics(),
+        features=[f.replace("metrics.json", "features.npz") for f in all_metrics()],
+        pages=expand("results/{dataset}/comparison.png", dataset=config["datasets"]),
     output:
         table=report("results/table.csv", category="Comparison table"),
         # each ordering a paper prints between a method and its baseline, with the measured values
         orderings=report("results/orderings.csv", category="Comparison table"),
+        # the rows coloured by verdict, and each source table in its paper's shape (ebmbench.paper_tables)
+        verdicts=report("results/verdicts.html", category="2. Verdicts", caption="../report/verdicts.rst"),
+        paper_tables=report(directory("results/paper_tables"), patterns=["{name}.md"], category="3. Paper tables",
+                            labels={"table": "{name}"}),
     params:
         datasets=" ".join(config["datasets"]),
     log:
         "logs/table.log",
     shell:
         # printed too: the measured numbers beside the uniform-noise reference and the papers
-        "python -m ebmbench table {input} --datasets {params.datasets} --out {output.table} "
+        "python -m ebmbench table {input.metrics} --datasets {params.datasets} --out {output.table} "
         "--orderings {output.orderings} 2>&1 | tee {log}"
