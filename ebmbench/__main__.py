@@ -84,6 +84,15 @@ def main(argv=None) -> int:
     s.add_argument("table")
     s.add_argument("--against", required=True, help="expected-values CSV, or 'paper' for the paper numbers")
 
+    s = sub.add_parser("agreement", help="do independently trained digits extractors rank the runs alike?")
+    s.add_argument("samples", nargs="+", help="samples.npz of each run (one seed per method) and of uniform_noise")
+    s.add_argument("--data", required=True, help="prepared digits dataset folder")
+    s.add_argument("--weights", required=True, help="the default digits classifier (resources/digits_classifier.pt)")
+    s.add_argument("--work", help="folder to keep the two extra classifiers in (default: a temporary folder)")
+    s.add_argument("--out", help="write the FIDs, rankings and Spearman's rho here as JSON")
+    s.add_argument("--epochs", type=int, default=12, help="training epochs of the two extra classifiers")
+    s.add_argument("--threads", type=int)
+
     s = sub.add_parser("params", help="parameter counts of every method's networks per preset")
     s.add_argument("--methods", nargs="*")
 
@@ -165,6 +174,15 @@ def _run(a) -> int:
                   f"expected {f['expected']:.6g} +- {f['tolerance']:.0%}: {f['problem']} ({f['reason']})")
         print(f"{len(failures)} regression(s)" if failures else "all metrics within tolerance")
         return 1 if failures else 0
+    elif a.cmd == "agreement":
+        _threads(a.threads)
+        from .agreement import agreement, report
+        from .io import write_json
+
+        result = agreement(a.samples, a.data, a.weights, a.work, a.epochs)
+        if a.out:
+            write_json(a.out, result)
+        print(report(result))
     elif a.cmd == "params":
         from .registry import parameter_counts
 

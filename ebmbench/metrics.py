@@ -2,15 +2,18 @@
 
 Feature extractors:
   digits     a small classifier trained once on the digits train split (`train_digits_classifier`),
-             registered with torch-fidelity: FID/KID on its 128-d penultimate features, IS on its
-             10-way logits (the MNIST-literature practice; numbers are not comparable to Inception).
+             with mild nuisance augmentation, registered with torch-fidelity: FID/KID on its
+             L2-normalised 128-d embedding, IS on its 10-way logits (the MNIST-literature practice;
+             numbers are not comparable to Inception). Validated in tests/test_extractors.py.
   inception  torch-fidelity's `inception-v3-compat` (the TF-FID port), from a local weights file when
-             given (offline clusters), else torch-fidelity's own download.
+             given (offline clusters), else torch-fidelity's own download. A weights file without
+             the classifier layer gives FID/KID, and IS as unavailable (null with the reason).
 
 Reference statistics are cached under a name holding the dataset's content hash (data +
 preprocessing) and the extractor's weights hash: torch-fidelity keys its cache by name only, so a
 name without them would silently reuse stale statistics.
 """
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +23,7 @@ from tqdm import tqdm
 
 from ._compat import import_torch_fidelity
 from .data import dataset_info, digits_split, load_prepared
+from .disturbances import blur_tensor
 from .io import SuiteError, load_images_npz, load_torch, read_json, save_torch, sha256_file, to_float
 from .validate import finite_or_absent
 from .kept import calculate_metrics_keeping, save_kept
@@ -33,24 +37,72 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase  # noqa: 
 
 
 class DigitsClassifier(nn.Module):
-    def __init__(self):
+    """A digits classifier whose 128-d embedding, L2-normalised, is the FID/KID feature.
+
+    Normalising removes the embedding's length, which in a ReLU network grows with ink contrast:
+    unnormalised, a faint but well-formed digit lands far from a crisp one and FID measures
+    contrast. The logits are read from the normalised embedding (a cosine classifier, as in
+    NormFace, Wang et al. 2017), so the space that separates the classes is the one FID measures.
+    Two architectures, so that the agreement check (`ebmbench agreement`) can compare independent
+    instruments: `conv` (3x3 convs, max pooling, ReLU; the default) and `lenet` (5x5 convs, average
+    pooling, tanh, after LeCun et al. 1998).
+    """
+
+    ARCHS = ("conv", "lenet")
+    SCALE = 16.0  # logit scale of the cosine classifier: unit-norm inputs need it to reach confident logits
+
+    def __init__(self, arch: str = "conv"):
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(3, 32, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),  # 16x16
-            nn.Conv2d(32, 64, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),  # 8x8
-            nn.Conv2d(64, 128, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),  # 4x4
-            nn.Flatten(), nn.Linear(128 * 16, 128),
-        )
-        self.head = nn.Sequential(nn.ReLU(), nn.Linear(128, 10))
+        if arch == "conv":
+            self.body = nn.Sequential(
+                nn.Conv2d(3, 32, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),  # 16x16
+                nn.Conv2d(32, 64, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),  # 8x8
+                nn.Conv2d(64, 128, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),  # 4x4
+                nn.Flatten(), nn.Linear(128 * 16, 128),
+            )
+        elif arch == "lenet":
+            self.body = nn.Sequential(
+                nn.Conv2d(3, 16, 5, 1, 2), nn.Tanh(), nn.AvgPool2d(2),  # 16x16
+                nn.Conv2d(16, 48, 5, 1, 2), nn.Tanh(), nn.AvgPool2d(2),  # 8x8
+                nn.Conv2d(48, 96, 3, 2, 1), nn.Tanh(),  # 4x4
+                nn.Flatten(), nn.Linear(96 * 16, 128),
+            )
+        else:
+            raise SuiteError(f"unknown digits classifier architecture '{arch}'; known: {', '.join(self.ARCHS)}.")
+        self.head = nn.Linear(128, 10)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x in [-1, 1], (B, 3, 32, 32) -> (features, logits)."""
-        f = self.body(x)
-        return f, self.head(f)
+        """x in [-1, 1], (B, 3, 32, 32) -> (unit-norm features, logits)."""
+        f = nn.functional.normalize(self.body(x), dim=1)
+        return f, self.head(self.SCALE * f)
 
 
-def train_digits_classifier(data_dir, out_path, epochs: int = 12, seed: int = 0) -> dict:
-    """Train the digits feature extractor on the train split; report test accuracy."""
+def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Nuisances that generated digits show and that should not count as a change of shape.
+
+    Generated digits are not centred exactly (shift), come faint or with a grey background
+    (contrast, brightness), grainy (Langevin noise) or soft (decoder blur). Each is drawn mildly,
+    within what a reader still sees as the same digit, so FID stays sensitive to the strong
+    disturbances of the Heusel et al. 2017 test (tests/test_extractors.py)."""
+    b = len(x)
+    u = lambda *shape: torch.rand(*shape, generator=gen)  # noqa: E731
+    dx, dy = torch.randint(-2, 3, (2,), generator=gen).tolist()
+    x = torch.roll(x, (dy, dx), dims=(2, 3))
+    lo = -1 + 0.4 * u(b, 1, 1, 1)  # background brought up to -0.6
+    hi = 1 - 0.7 * u(b, 1, 1, 1)  # ink brought down to 0.3
+    x = lo + (x + 1) / 2 * (hi - lo)
+    blurred = u(b) < 1 / 3
+    if blurred.any():
+        x = x.clone()
+        x[blurred] = blur_tensor(x[blurred], 0.3 + 0.7 * u(int(blurred.sum())))
+    noisy = (u(b, 1, 1, 1) < 0.5).float()
+    x = x + noisy * 0.2 * u(b, 1, 1, 1) * torch.randn(x.shape, generator=gen)
+    return x.clamp(-1, 1)
+
+
+def train_digits_classifier(data_dir, out_path, epochs: int = 12, seed: int = 0, arch: str = "conv") -> dict:
+    """Train the digits feature extractor on the train split (augmented); report test accuracy."""
+    start = time.perf_counter()
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     from sklearn.datasets import load_digits
@@ -63,24 +115,33 @@ def train_digits_classifier(data_dir, out_path, epochs: int = 12, seed: int = 0)
     y_train, y_test = labels[train_idx], labels[test_idx]
     x_train = to_float(load_prepared(data_dir, "train"))
     x_test = to_float(load_prepared(data_dir, "test"))
-    net = DigitsClassifier()
+    net = DigitsClassifier(arch)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    for _ in tqdm(range(epochs), desc="digits classifier", unit="epoch"):
+    for _ in tqdm(range(epochs), desc=f"digits classifier ({arch})", unit="epoch"):
         for idx in torch.randperm(len(x_train), generator=gen).split(64):
-            x = x_train[idx]
-            # +-2 px random shifts: the generated digits are not perfectly centred
-            dx, dy = torch.randint(-2, 3, (2,), generator=gen).tolist()
-            x = torch.roll(x, (dy, dx), dims=(2, 3))
-            loss = nn.functional.cross_entropy(net(x)[1], y_train[idx])
+            loss = nn.functional.cross_entropy(net(_augment(x_train[idx], gen))[1], y_train[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
+    net.eval()
     with torch.no_grad():
         acc = (net(x_test)[1].argmax(1) == y_test).float().mean().item()
     if acc < 0.9:
         raise SuiteError(f"digits classifier reached only {acc:.3f} test accuracy; its features would make FID meaningless.")
-    save_torch(out_path, {"state_dict": net.state_dict(), "test_accuracy": acc})
-    return {"test_accuracy": acc}
+    seconds = time.perf_counter() - start
+    save_torch(out_path, {"state_dict": net.state_dict(), "arch": arch, "seed": seed, "epochs": epochs,
+                          "test_accuracy": acc, "train_seconds": seconds})
+    return {"test_accuracy": acc, "arch": arch, "seed": seed, "train_seconds": round(seconds, 1)}
+
+
+def load_digits_classifier(path) -> DigitsClassifier:
+    ckpt = load_torch(path, "digits classifier")
+    if not isinstance(ckpt, dict) or "arch" not in ckpt:
+        raise SuiteError(f"digits classifier {path} was written by an older ebmbench (unnormalised features, no "
+                         f"'arch' field); delete it and retrain with `python -m ebmbench classifier`.")
+    net = DigitsClassifier(ckpt["arch"])
+    net.load_state_dict(ckpt["state_dict"])
+    return net.eval()
 
 
 class DigitsFeatureExtractor(FeatureExtractorBase):
@@ -90,9 +151,7 @@ class DigitsFeatureExtractor(FeatureExtractorBase):
         super().__init__(name, features_list)
         if feature_extractor_weights_path is None:
             raise SuiteError("the digits feature extractor needs its weights file (train it with `ebmbench classifier`).")
-        self.net = DigitsClassifier()
-        self.net.load_state_dict(load_torch(feature_extractor_weights_path, "digits classifier")["state_dict"])
-        self.net.eval()
+        self.net = load_digits_classifier(feature_extractor_weights_path)
 
     @staticmethod
     def get_provided_features_list():
@@ -134,19 +193,63 @@ class _Images(torch.utils.data.Dataset):
         return torch.from_numpy(np.array(self.arr[i])).permute(2, 0, 1)
 
 
+INCEPTION_REMEDY = ("set metrics.inception_weights to a local copy of torch-fidelity's weights file "
+                    "(weights-inception-2015-12-05-6726825d.pth, see the README) or leave it empty to download")
+
+
 def extractor_spec(extractor: str, weights: str | None) -> tuple[dict, str]:
     """torch-fidelity kwargs for an extractor, and an id naming it exactly (weights hash)."""
     if extractor == "digits":
+        if not weights or not Path(weights).exists():
+            raise SuiteError(f"digits classifier weights {weights} not found; train them with `python -m ebmbench classifier`.")
         return {"feature_extractor": DigitsFeatureExtractor.NAME, "feature_extractor_weights_path": str(weights)}, f"digitsclf-{sha256_file(weights)[:12]}"
     if extractor == "inception":
         kw = {"feature_extractor": "inception-v3-compat"}
         if weights:
             if not Path(weights).exists():
-                raise SuiteError(f"Inception weights file {weights} does not exist; set metrics.inception_weights to a local copy of pt_inception-2015-12-05 or leave it empty to download.")
+                raise SuiteError(f"Inception weights file {weights} does not exist; {INCEPTION_REMEDY}.")
             kw["feature_extractor_weights_path"] = str(weights)
             return kw, f"inception-{sha256_file(weights)[:12]}"
         return kw, "inception-default"
     raise SuiteError(f"unknown feature extractor '{extractor}'; use 'digits' or 'inception'.")
+
+
+def logits_missing(extractor: str, weights) -> str | None:
+    """Why IS cannot be computed with these weights, or None when it can.
+
+    A pool3-only Inception copy (such as one rebuilt from a TorchScript export without the
+    classifier) carries an all-zero `fc` layer; its logits are all zero, every p(y|x) uniform,
+    and IS would come out as exactly 1 -- a number that measures nothing."""
+    if extractor != "inception" or not weights:
+        return None
+    try:
+        sd = torch.load(weights, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:
+        raise SuiteError(f"Inception weights file {weights} is unreadable ({err}); {INCEPTION_REMEDY}.") from None
+    if not isinstance(sd, dict) or "fc.weight" not in sd or "Mixed_7c.branch_pool.conv.weight" not in sd:
+        raise SuiteError(f"Inception weights file {weights} is not a state_dict of torch-fidelity's "
+                         f"inception-v3-compat; {INCEPTION_REMEDY}.")
+    if not torch.count_nonzero(sd["fc.weight"]):
+        return f"the Inception weights {Path(weights).name} have no classifier (all-zero fc layer: pool3 features only)"
+    return None
+
+
+def features(images: np.ndarray, extractor: str, weights=None, device: str = "cpu") -> torch.Tensor:
+    """The FID/KID features of uint8 NHWC images under an extractor (as torch-fidelity computes them)."""
+    kw, _ = extractor_spec(extractor, weights)
+    name = kw.pop("feature_extractor")
+    layer = tf.registry.FEATURE_EXTRACTORS_REGISTRY[name].get_default_feature_layer_for_metric("fid")
+    cuda = device.startswith("cuda")
+    fe = tf.utils.create_feature_extractor(name, [layer], cuda=cuda, verbose=False, **kw)
+    return tf.utils.get_featuresdict_from_dataset(_Images(images), fe, 100, cuda, not cuda, False)[layer]
+
+
+def fid_of_features(a: torch.Tensor, b: torch.Tensor) -> float:
+    """FID between two feature sets, with torch-fidelity's own statistics and formula."""
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+
+    stats = [fid_features_to_statistics(f.double()) for f in (a, b)]
+    return fid_statistics_to_metric(*stats, verbose=False)["frechet_inception_distance"]
 
 
 # The fewest images each metric is defined on: FID's and KID's covariances / unbiased MMD need two,
@@ -184,8 +287,9 @@ def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, 
         if len(arr) < MIN_IMAGES["fid"]:
             raise SuiteError(f"{len(arr)} {what}: FID and KID need at least {MIN_IMAGES['fid']} (a covariance), "
                              f"IS at least {MIN_IMAGES['is']}; generate more (sample --n).")
-    isc = len(samples) >= MIN_IMAGES["is"]
     kw, extractor_id = extractor_spec(extractor, weights)
+    no_logits = logits_missing(extractor, weights)
+    isc = len(samples) >= MIN_IMAGES["is"] and no_logits is None
     cuda = device.startswith("cuda")
     metrics, kept = calculate_metrics_keeping(
         input1=_Images(samples),
@@ -211,7 +315,7 @@ def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, 
         "extractor": extractor_id,
     }
     if not isc:
-        out["is_unavailable"] = f"fewer than {MIN_IMAGES['is']} generated images (IS averages over 10 splits)"
+        out["is_unavailable"] = no_logits or f"fewer than {MIN_IMAGES['is']} generated images (IS averages over 10 splits)"
     if recon_path:
         out.update(reconstruction_mse(recon_path))
     out["features"] = save_kept(features_path, kept)
