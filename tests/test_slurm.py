@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -99,15 +100,17 @@ def slurm(request, tmp_path_factory):
         apt_install("slurm-wlm", "munge")
     say(request, f"apt-get install slurm-wlm munge: {time.time() - t:.0f} s")
     d = tmp_path_factory.mktemp("slurm")
-    for sub in ("state", "spool", "munge-key", "munge-run"):
+    for sub in ("state", "spool", "munge-key"):
         (d / sub).mkdir()
-    # munged as root insists on a root-owned 600 key in a 700 folder and a world-executable socket folder
+    # munged as root insists on a root-owned 600 key in a 700 folder, and on a socket folder whose
+    # every parent is world-executable (pytest's tmp folders are 700): a folder of its own in /tmp
     os.chmod(d / "munge-key", 0o700)
     key = d / "munge-key" / "munge.key"
     key.write_bytes(os.urandom(1024))
     os.chmod(key, 0o600)
-    os.chmod(d / "munge-run", 0o755)
-    sock = d / "munge-run" / "munge.socket"
+    run_dir = Path(tempfile.mkdtemp(prefix="ebmbench-munge-"))
+    os.chmod(run_dir, 0o755)
+    sock = run_dir / "munge.socket"
     conf = Path("/etc/slurm/slurm.conf")  # trap 1: jobs' inner srun only finds it here
     saved = conf.with_name("slurm.conf.ebmbench-saved")
     daemons = []
@@ -121,7 +124,7 @@ def slurm(request, tmp_path_factory):
         conf.write_text(_slurm_conf(d, sock))
         t = time.time()
         while not sock.exists():
-            assert time.time() - t < 20, (d / "munged.log").read_text()
+            assert time.time() - t < 20 and daemons[0].poll() is None, "munged did not start (its messages are above)"
             time.sleep(0.2)
         daemons.append(subprocess.Popen(["slurmctld", "-D"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         daemons.append(subprocess.Popen(["slurmd", "-D"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -144,6 +147,7 @@ def slurm(request, tmp_path_factory):
             saved.replace(conf)
         elif conf.exists():
             conf.unlink()
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def test_workflow_through_sbatch_equals_local(slurm, workflow_dir, digits_dir, digits_classifier, request):
