@@ -190,6 +190,6 @@ def format_orderings(df: pd.DataFrame) -> str:
              "(mean +- std over seeds):"]
     for r in df.itertuples():
         lines.append(f"  {r.dataset} {r.metric}: {r.better} {value(r.better_measured, r.better_std)} vs {r.worse} "
-                     f"{value(r.worse_measured, r.worse_std)} ({r.n_seeds} seeds) -> holds: {r.holds}   "
+                     f"{value(r.worse_measured, r.worse_std)} ({r.n_seeds} seed{'s' * (r.n_seeds != 1)}) -> holds: {r.holds}   "
                      f"[{r.paper_source}: {r.paper_values}]")
     return "\n".join(lines if len(df) else lines[:1] + ["  (none: no method and its baseline were both run)"])

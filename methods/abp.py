@@ -101,7 +101,6 @@ class ABP(LatentEBM):
     Config, PRESETS, PAPER = Config, PRESETS, PAPER
     FIGURES = ("posterior_revision.png", "posterior_mse.png")
     ABLATES = ("latent_ebm",)  # the method this baseline is an ablation of (table grouping)
-    latent_size = 1
 
     def __init__(self, cfg: Config, image_shape, device):
         Method.__init__(self, cfg, image_shape, device)  # not LatentEBM's: it would build the EBM
