@@ -50,7 +50,6 @@ Departures:
     it), so on the embedded run the two differ only in what makes this the baseline; not a paper
     setting (among its changes: noise 0 and 30 test steps, as coop_vae_ebm there).
 """
-import dataclasses
 from dataclasses import dataclass
 
 import torch

@@ -44,7 +44,7 @@ class Zero(nn.Module):
         return z.flatten(1).sum(1) * 0.0
 
 
-def linear_generator(model, w, shape):
+def linear_generator(w, shape):
     """G(z) = W z, reshaped to images: a model whose posterior is Gaussian in closed form."""
     return lambda z: (z.flatten(1) @ w.T).reshape(-1, *shape)
 
@@ -96,7 +96,7 @@ def test_abp_one_step_is_han_et_al_update():
 def test_abp_posterior_chain_matches_linear_gaussian_posterior():
     abp = build(ABP, shape=(1, 8, 8), nz=4, post_steps=250, post_step=0.3)
     w = torch.randn(64, 4, generator=gen(0)) * 0.12
-    abp.G = linear_generator(abp, w, (1, 8, 8))
+    abp.G = linear_generator(w, (1, 8, 8))
     x = torch.randn(64, generator=gen(1)) * 0.5
     n = 2000
     z = abp.posterior_chain(abp.z0(n, gen(2)), x.reshape(1, 1, 8, 8).expand(n, 1, 8, 8), gen(3))
@@ -136,7 +136,7 @@ def test_vae_neg_elbo_is_the_exact_marginal_likelihood_with_the_true_posterior()
     d, D, sigma2 = 3, 64, vae.cfg.sigma ** 2
     q, _ = torch.linalg.qr(torch.randn(D, d, generator=gen(0)))
     w = q * torch.tensor([0.5, 1.0, 2.0])  # orthogonal columns: the exact posterior is diagonal
-    vae.G = linear_generator(vae, w, (1, 8, 8))
+    vae.G = linear_generator(w, (1, 8, 8))
     x = torch.randn(D, generator=gen(1)) * 0.5
     mean, _ = ula_posterior(w, x, sigma2, 0.0)
     post_var = 1 / ((w * w).sum(0) / sigma2 + 1)
@@ -215,7 +215,7 @@ def test_coopnets_generator_posterior_matches_linear_gaussian_posterior():
     """The chain behind step G1 and the reconstructions: U = ||x - g(z)||^2 / (2 sigma_g^2) + ||z||^2/2."""
     m = build(CoopNets, shape=(1, 8, 8), nz=4, gen_step=0.3)
     w = torch.randn(64, 4, generator=gen(0)) * 0.12
-    m.dec = linear_generator(m, w, (1, 8, 8))
+    m.dec = linear_generator(w, (1, 8, 8))
     x = torch.randn(64, generator=gen(1)) * 0.5
     n = 2000
     z = m.infer(torch.randn(n, 4, generator=gen(2)), x.reshape(1, 1, 8, 8).expand(n, 1, 8, 8), 250, gen(3))
