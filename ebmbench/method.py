@@ -3,14 +3,14 @@
 A method is a subclass of `Method` in `methods/<name>.py` with
   - `Config`: a frozen dataclass of hyperparameters, defaults from the paper;
   - `PRESETS`: dataset name -> Config (the paper's settings per dataset, a CPU preset for digits);
-  - `PAPER`: the published numbers with their protocol (`PaperNumber`s);
   - `__init__(cfg, image_shape, device)`: builds networks into `self.nets`, optimisers into
     `self.opts`, per-epoch schedulers into `self.scheds`;
   - `train_step(x, gen) -> dict of floats`: one iteration on a data batch in [-1, 1];
   - `sample(n, gen) -> images in [-1, 1]`;
 optionally `reconstruct(x, gen)` (models with an inference path) and `figures(x, gen, out_dir)`
 (the figures its paper uses to show its mechanism). Methods never touch files other than in
-`figures`, seeds or logging: the training loop owns those.
+`figures`, seeds or logging: the training loop owns those. Its paper's published numbers live
+in methods/paper_numbers.csv (ebmbench.paper_numbers), not in the method file.
 """
 import copy
 import dataclasses
@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from .io import SuiteError
+from .paper_numbers import PaperNumber  # noqa: F401 (its home before methods/paper_numbers.csv)
 
 
 @dataclass(frozen=True)
@@ -38,27 +39,9 @@ class TrainConfig:
     hflip: bool = False  # random horizontal flips of the training batches (a paper's augmentation)
 
 
-@dataclass(frozen=True)
-class PaperNumber:
-    """A published number and the protocol behind it."""
-
-    method: str  # row label as printed in the source table
-    suite_id: str | None  # this suite's method id the number belongs to (None: not run here)
-    dataset: str  # svhn | cifar10 | celeba64 | ...
-    metric: str  # fid | is | kid | mse
-    value: float
-    source: str  # paper and table
-    protocol: str  # FID implementation, #generated vs #reference, reference split, reduction
-    verified: bool = True  # False where papers.md marks the number UNVERIFIED
-    # relative band within which a measurement "reproduces" the number: wider where our protocol
-    # cannot match the paper's (e.g. TF-Inception FID vs torch-fidelity's port, fewer samples)
-    tolerance: float = 0.10
-
-
 class Method:
     Config: type = TrainConfig
     PRESETS: dict = {}
-    PAPER: list[PaperNumber] = []
     FIGURES: tuple[str, ...] = ()  # PNG names `figures` writes (the workflow declares them)
 
     def __init__(self, cfg, image_shape: tuple[int, int, int], device: torch.device):

@@ -32,18 +32,18 @@ METRICS = ("fid", "is", "kid", "mse")
 class PaperNumber:
     """A published number and the protocol behind it."""
 
-    method: str
-    suite_id: str | None
-    dataset: str
-    metric: str
+    method: str  # row label as printed in the source table
+    suite_id: str | None  # this suite's method id the number belongs to (None: not run here)
+    dataset: str  # svhn | cifar10 | celeba64 | ...
+    metric: str  # fid | is | kid | mse
     value: float
-    source: str
-    protocol: str
-    verified: bool = True
-    tolerance: float = 0.10
-    n_generated: int | None = None
-    allowance: float = 0.0
-    allowance_reason: str = ""
+    source: str  # paper and table
+    protocol: str  # FID implementation, #generated vs #reference, reference split, reduction
+    verified: bool = True  # False where papers.md marks the number UNVERIFIED
+    tolerance: float = 0.10  # relative band of the table's `status` column
+    n_generated: int | None = None  # images the paper scored; FID is compared at this N
+    allowance: float = 0.0  # relative widening of the measured interval for the verdict
+    allowance_reason: str = ""  # the protocol difference the allowance covers
 
 
 def _row(raw: dict, where: str, known_methods) -> PaperNumber:

@@ -281,10 +281,9 @@ def verdict_fields(ok: list[dict], n_runs: int, metric: str, p, lower_is_better:
     out, iv = {}, None
     diverged = len(ok) < n_runs
     if ok and not diverged and all(r.get(metric) is not None for r in ok):
-        iv, how = measured_interval(ok, metric, getattr(p, "n_generated", None))
+        iv, how = measured_interval(ok, metric, p.n_generated if p is not None else None)
         out = {"estimate": iv.mean, "estimator": how, "half_width": iv.half_width, "interval": iv.text}
     if p is not None:
-        allowance = getattr(p, "allowance", p.tolerance)
-        out |= {"paper_allowance": allowance, "allowance_reason": getattr(p, "allowance_reason", ""),
-                "verdict": verdict(iv, p.value, lower_is_better, allowance, p.verified, diverged)}
+        out |= {"paper_allowance": p.allowance, "allowance_reason": p.allowance_reason,
+                "verdict": verdict(iv, p.value, lower_is_better, p.allowance, p.verified, diverged)}
     return out

@@ -40,10 +40,10 @@ from pathlib import Path
 
 import torch
 
-from ebmbench.method import Method, PaperNumber, TrainConfig
+from ebmbench.method import Method, TrainConfig
 from ebmbench.nets import ConvTGenerator, xavier_init
 from ebmbench.plots import image_grid, line_plot
-from methods import dual_mcmc, latent_ebm
+from methods import latent_ebm
 from methods.latent_ebm import LatentEBM, generator_layers
 
 
@@ -80,25 +80,12 @@ def ablated(cfg, config_cls, **changes):
 # paper setting; see latent_ebm.PRESETS for what it changes)
 PRESETS = {name: ablated(cfg, Config) for name, cfg in latent_ebm.PRESETS.items()}
 
-_CVPR23 = "Cui, Wu & Han 2023 (CVPR) Table 1"
-_CVPR23_FID = ("FID as printed by Cui, Wu & Han for this row (papers.md section 4, [P] from the table image); "
-               "implementation, #samples and reference split not stated for the baselines: UNVERIFIED")
-PAPER = [
-    PaperNumber("ABP", "abp", "svhn", "fid", 49.71, _CVPR23, _CVPR23_FID),
-    PaperNumber("ABP", "abp", "celeba64", "fid", 51.50, _CVPR23, _CVPR23_FID),
-    # the row ABP is compared with in that table (same values as Pang et al. Table 1), so that the
-    # ordering latent_ebm vs abp is read within one table; its VAE row repeats Pang's and is left out
-    PaperNumber("LEBM", "latent_ebm", "svhn", "fid", 29.44, _CVPR23, _CVPR23_FID),
-    PaperNumber("LEBM", "latent_ebm", "celeba64", "fid", 37.87, _CVPR23, _CVPR23_FID),
-    # Cui & Han 2023 Table 3 MSE rows (defined once, in dual_mcmc.py)
-    *[p for p in dual_mcmc.PAPER if p.suite_id == "abp"],
-]
 
 
 class ABP(LatentEBM):
     """`LatentEBM` with E = 0: the generator and its posterior chain only."""
 
-    Config, PRESETS, PAPER = Config, PRESETS, PAPER
+    Config, PRESETS = Config, PRESETS
     FIGURES = ("posterior_revision.png", "posterior_mse.png")
     ABLATES = ("latent_ebm",)  # the method this baseline is an ablation of (table grouping)
 

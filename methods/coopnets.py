@@ -57,7 +57,7 @@ import torch
 from ebmbench.langevin import langevin
 from ebmbench.method import Method, TrainConfig
 from ebmbench.nets import ConvScalarNet
-from methods import coop_vae_ebm, dual_mcmc
+from methods import coop_vae_ebm
 from methods.abp import ablated
 from methods.coop_vae_ebm import CoopVAEBM, Decoder, _init
 
@@ -97,14 +97,12 @@ PRESETS = {
     "digits": ablated(coop_vae_ebm.PRESETS["digits"], Config, gen_lr=coop_vae_ebm.PRESETS["digits"].vae_lr),
 }
 
-# Cui & Han 2023 Tables 1 and 3 (defined once, in dual_mcmc.py), copied there from Xie et al. 2018
-PAPER = [p for p in dual_mcmc.PAPER if p.suite_id == "coopnets"]
 
 
 class CoopNets(CoopVAEBM):
     """coop_vae_ebm's descriptor, decoder (the generator) and revision; no encoder."""
 
-    Config, PRESETS, PAPER = Config, PRESETS, PAPER
+    Config, PRESETS = Config, PRESETS
     ABLATES = ("coop_vae_ebm", "dual_mcmc")
 
     def __init__(self, cfg: Config, image_shape, device):

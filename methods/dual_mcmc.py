@@ -82,7 +82,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ebmbench.langevin import langevin
-from ebmbench.method import Method, PaperNumber, TrainConfig
+from ebmbench.method import Method, TrainConfig
 from ebmbench.nets import ConvEncoder, ConvScalarNet, ConvTGenerator
 from ebmbench.plots import image_grid, line_plot
 
@@ -282,78 +282,10 @@ PRESETS = {
                      batch_size=32, n_iters=200, checkpoint_every=100, fig_rows=6),
 }
 
-# -- published numbers --------------------------------------------------------------------------
-_T1 = "Cui & Han 2023 (NeurIPS) Table 1"
-_T2 = "Cui & Han 2023 (NeurIPS) Table 2"
-_T3 = "Cui & Han 2023 (NeurIPS) Table 3"
-_OURS_FID = ("PyTorch FID (mseitzer pytorch-fid InceptionV3, pt_inception-2015-12-05 weights, 2048-d pool3; "
-             "released task_fid.py), 50,000 generated (G(z) + 30 EBM steps, clamped to [0,1]) vs precomputed "
-             "train-split statistics ({ref}); trained on the whole train split ({aug}); single run, checkpoint "
-             "selection not stated")
-_OURS_IS = ("Inception Score of 50,000 generated (G(z) + 30 EBM steps); IS implementation not stated in the paper "
-            "and not in the released code; trained on the whole CIFAR-10 train split, no flips; single run")
-_CITED = ("copied by Cui & Han from [{ref}]: that paper's own protocol (FID/IS implementation, #samples, "
-          "reference split) as published there, not re-evaluated")
-_MSE = ("SCALE UNVERIFIED: per-pixel reconstruction MSE on {data} test images, {how}; the pixel scale ([0,1] or "
-        "[-1,1], a factor 4) and the number of images are not stated, and the released code has no test-MSE "
-        "routine")
-_CIFAR_REF, _CELEBA_REF = "CIFAR-10 50k train", "CelebA 162,770-image train split, 148x148 crop -> 64"
-_AUG = {"cifar10": "no flips", "celeba64": "crop (15, 40, 163, 188), bilinear Resize(64), random horizontal flips"}
-
-_T1_ROWS = [  # label, suite_id, cited ref, CIFAR IS, CIFAR FID, CelebA-64 FID (None = '-')
-    ("Cooperative EBM", "coopnets", "42, Xie et al. TPAMI 2018", 6.55, 33.61, 16.65),
-    ("Amortized EBM", "coop_vae_ebm", "43, Xie, Zheng, Li AAAI 2021", 6.65, None, None),
-    ("Divergence Triangle", None, "15", 7.23, 30.10, 18.21),
-    ("No MCMC EBM", None, "12, VERA", None, 27.5, None),
-    ("Short-run EBM", "short_run", "29, Nijkamp et al. 2019", 6.21, None, 23.02),
-    ("IGEBM", None, "5", 6.78, 38.2, None),
-    ("ImprovedCD EBM", None, "6", 7.85, 25.1, None),
-    ("Diffusion EBM", None, "8", 8.30, 9.58, 5.98),
-    ("VAEBM", None, "39", 8.43, 12.19, 5.31),
-    ("NCP-VAE", None, "1", None, 24.08, 5.25),
-    ("SNGAN", None, "27", 8.22, 21.7, 6.1),
-    ("StyleGANv2 w/o ADA", None, "20", 8.99, 9.9, 2.32),
-    ("NCSN", None, "34", 8.87, 25.32, 25.30),
-    ("DDPM", None, "18", 9.46, 3.17, 3.93),
-]
-_T3_ROWS = [  # label, suite_id, CIFAR-10 MSE, CelebA-64 MSE
-    ("VAE", "vae", 0.0341, 0.0438),
-    ("WAE", None, 0.0291, 0.0237),
-    ("RAE", None, 0.0231, 0.0246),
-    ("ABP", "abp", 0.0183, 0.0277),
-    ("SR-ABP", None, 0.0262, 0.0330),
-    ("Cooperative EBM", "coopnets", 0.0271, 0.0387),
-    ("Divergence Triangle", None, 0.0237, 0.0281),
-    ("Ours (Inf)", None, 0.0214, 0.0227),  # inference mean only: not what `reconstruct` measures
-    ("Ours (Inf+L=10)", "dual_mcmc", 0.0072, 0.0164),
-]
-
-PAPER = [
-    PaperNumber("Ours", "dual_mcmc", "cifar10", "is", 8.55, _T1, _OURS_IS),
-    PaperNumber("Ours", "dual_mcmc", "cifar10", "fid", 9.26, _T1, _OURS_FID.format(ref=_CIFAR_REF, aug=_AUG["cifar10"])),
-    PaperNumber("Ours", "dual_mcmc", "celeba64", "fid", 5.15, _T1, _OURS_FID.format(ref=_CELEBA_REF, aug=_AUG["celeba64"])),
-    PaperNumber("Ours (generator x0 only)", None, "celeba64", "fid", 5.94, "Cui & Han 2023 (NeurIPS) section 5.2",
-                _OURS_FID.format(ref=_CELEBA_REF, aug=_AUG["celeba64"]).replace("G(z) + 30 EBM steps",
-                                                                                "G(z) without EBM revision")),
-    PaperNumber("Ours", "dual_mcmc", "celebahq256", "fid", 15.89, _T2,
-                _OURS_FID.format(ref="CelebA-HQ-256 train", aug="transform not checked")),
-    PaperNumber("Ours", "dual_mcmc", "lsun_church64", "fid", 4.56, _T2,
-                _OURS_FID.format(ref="LSUN-Church-64 train", aug="transform not checked")),
-]
-for _label, _sid, _ref, _is, _fid, _cel in _T1_ROWS:
-    for _ds, _metric, _v in (("cifar10", "is", _is), ("cifar10", "fid", _fid), ("celeba64", "fid", _cel)):
-        if _v is not None:
-            PAPER.append(PaperNumber(_label, _sid, _ds, _metric, _v, _T1, _CITED.format(ref=_ref)))
-for _label, _sid, _cif, _cel in _T3_ROWS:
-    _how = ("inference mean mu(x), then 10 posterior Langevin steps, then G" if "L=10" in _label else
-            "G(mu(x)) from the inference model alone" if _label.startswith("Ours") else
-            "as reported by Cui & Han for this baseline (their re-run or its paper; not stated)")
-    for _ds, _data, _v in (("cifar10", "CIFAR-10", _cif), ("celeba64", "CelebA-64", _cel)):
-        PAPER.append(PaperNumber(_label, _sid, _ds, "mse", _v, _T3, _MSE.format(data=_data, how=_how), verified=False))
 
 
 class DualMCMC(Method):
-    Config, PRESETS, PAPER = Config, PRESETS, PAPER
+    Config, PRESETS = Config, PRESETS
     FIGURES = ("revision.png", "energy_profile.png", "latent_revision.png", "latent_mse.png")
 
     def __init__(self, cfg: Config, image_shape, device):

@@ -66,7 +66,7 @@ filled here (THESIS-OPEN):
     says "SGD"; we read that as the generic term and use LE's Adam (UNVERIFIED);
   - the thesis' prior gradient "grad f + z / sigma^2" and log-likelihood "+||x - g||^2/(2 sigma^2)"
     drop minus signs; we use the correct -z / sigma0^2 and -||x - g||^2 / (2 sigma^2).
-  No FID is reported in the thesis, so `LatentEBMConv.PAPER` is empty.
+  No FID is reported in the thesis, so methods/paper_numbers.csv has no row for it.
 
 The digits presets are CPU-sized (narrower generator, shorter chains, larger learning rates, a
 few hundred iterations); they are not paper settings.
@@ -78,7 +78,7 @@ import torch
 from torch import nn
 
 from ebmbench.langevin import langevin
-from ebmbench.method import Method, PaperNumber, TrainConfig
+from ebmbench.method import Method, TrainConfig
 from ebmbench.nets import ConvTGenerator, MLPEnergy, xavier_init
 from ebmbench.plots import image_grid, line_plot
 
@@ -121,44 +121,6 @@ PRESETS = {
                      checkpoint_every=100, lr_e=5e-4, lr_g=1e-3),
 }
 
-_T1 = "Pang et al. 2020 Table 1"
-_FID = ("TF Inception (TTUR pool_3) FID, 50,000 generated vs the whole training set as reference "
-        "(LE train_svhn.py / fid_v2_tf_cpu.py); trained on the whole train split, no flips; best-vs-final "
-        "checkpoint UNVERIFIED")
-_FID_CELEBA = (_FID + "; CelebA crop (LE: CenterCrop 64, a 128 box at (45, 25), or SRI's 40k subset), subset, "
-               "reference and generated count (<= 40k if the SRI subset) UNVERIFIED; K0 60 or 40 UNVERIFIED")
-_MSE = ("SCALE UNVERIFIED: per-pixel MSE of test-set reconstructions; pixel scale ([0,1] vs [-1,1], a factor 4) "
-        "and test-time inference (posterior chain length) UNVERIFIED")
-_BASE = "; baseline row as printed in Pang et al. (its own protocol UNVERIFIED)"
-
-
-def _table1():
-    rows = {  # label as printed: {(dataset, metric): value}; "-" cells are left out
-        "VAE": {("svhn", "mse"): 0.019, ("svhn", "fid"): 46.78, ("cifar10", "mse"): 0.057, ("cifar10", "fid"): 106.37,
-                ("celeba64", "mse"): 0.021, ("celeba64", "fid"): 65.75},
-        "2sVAE": {("svhn", "mse"): 0.019, ("svhn", "fid"): 42.81, ("cifar10", "mse"): 0.056, ("cifar10", "fid"): 109.77,
-                  ("celeba64", "mse"): 0.021, ("celeba64", "fid"): 49.70},
-        "RAE": {("svhn", "mse"): 0.014, ("svhn", "fid"): 40.02, ("cifar10", "mse"): 0.027, ("cifar10", "fid"): 74.16,
-                ("celeba64", "mse"): 0.018, ("celeba64", "fid"): 40.95},
-        "SRI": {("svhn", "mse"): 0.018, ("svhn", "fid"): 44.86, ("celeba64", "mse"): 0.020, ("celeba64", "fid"): 61.03},
-        "SRI (L=5)": {("svhn", "mse"): 0.011, ("svhn", "fid"): 35.23, ("celeba64", "mse"): 0.015,
-                      ("celeba64", "fid"): 47.95},
-        "Ours": {("svhn", "mse"): 0.008, ("svhn", "fid"): 29.44, ("cifar10", "mse"): 0.020, ("cifar10", "fid"): 70.15,
-                 ("celeba64", "mse"): 0.013, ("celeba64", "fid"): 37.87},
-    }
-    suite_ids = {"Ours": "latent_ebm", "VAE": "vae"}
-    out = []
-    for label, cells in rows.items():
-        for (dataset, metric), value in cells.items():
-            protocol = _MSE if metric == "mse" else (_FID_CELEBA if dataset == "celeba64" else _FID)
-            if label != "Ours":
-                protocol += _BASE
-            out.append(PaperNumber(label, suite_ids.get(label), dataset, metric, value, _T1, protocol,
-                                   verified=metric != "mse"))
-    return out
-
-
-PAPER = _table1()
 
 
 def generator_layers(arch: str, ngf: int, n_c: int, image_size: int, latent_size: int) -> list:
@@ -195,7 +157,7 @@ class ConvLatentEnergy(nn.Module):
 
 
 class LatentEBM(Method):
-    Config, PRESETS, PAPER = Config, PRESETS, PAPER
+    Config, PRESETS = Config, PRESETS
     FIGURES = ("posterior_revision.png", "posterior_mse.png", "prior_revision.png", "prior_energy.png")
     latent_size = 1  # spatial size of the latent; 1 = Pang's vector
 
@@ -343,7 +305,7 @@ CONV_PRESETS = {  # 200 epochs of batch 100 (Xu sec. 4.1; the batch size is LE's
 class LatentEBMConv(LatentEBM):
     """Pang's learning algorithm with z a (nz, 4, 4) map and a convolutional energy over it."""
 
-    Config, PRESETS, PAPER = ConvConfig, CONV_PRESETS, []  # the thesis reports no FID or MSE
+    Config, PRESETS = ConvConfig, CONV_PRESETS  # the thesis reports no FID or MSE
     latent_size = 4
 
     def build_energy(self, cfg: Config) -> nn.Module:

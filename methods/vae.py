@@ -31,7 +31,7 @@ import torch
 
 from ebmbench.method import TrainConfig
 from ebmbench.nets import ConvEncoder, xavier_init
-from methods import dual_mcmc, latent_ebm
+from methods import latent_ebm
 from methods.abp import ABP, ablated
 
 
@@ -57,9 +57,6 @@ class Config(TrainConfig):
 PRESETS = {name: ablated(cfg, Config, **({"enc_nf": 8} if name == "digits" else {}))
            for name, cfg in latent_ebm.PRESETS.items()}
 
-# Published rows: Pang et al. 2020 Table 1 (FID, MSE) and Cui & Han 2023 Table 3 (MSE, another scale),
-# each defined once in the method file of that paper.
-PAPER = [p for p in latent_ebm.PAPER + dual_mcmc.PAPER if p.suite_id == "vae"]
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -70,7 +67,7 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 class VAE(ABP):
     """ABP's generator and Gaussian prior, with the encoder in place of the posterior chain."""
 
-    Config, PRESETS, PAPER = Config, PRESETS, PAPER
+    Config, PRESETS = Config, PRESETS
     FIGURES = ()  # its figure is the reconstruction grid the sampling stage writes for every model
     ABLATES = ("latent_ebm",)
 

@@ -8,9 +8,11 @@ import torch
 from torch import nn
 
 from ebmbench.nets import n_params
-from methods.latent_ebm import PAPER, LatentEBM, LatentEBMConv
+from ebmbench.paper_numbers import load
+from methods.latent_ebm import LatentEBM, LatentEBMConv
 
 CPU = torch.device("cpu")
+PAPER = [p for p in load() if p.source == "Pang et al. 2020 Table 1"]  # methods/paper_numbers.csv
 VARIANTS = [LatentEBM, LatentEBMConv]
 
 
@@ -172,7 +174,7 @@ def test_paper_numbers_cover_pang_table_1():
     assert {p.suite_id for p in PAPER if p.method == "VAE"} == {"vae"}
     assert all(p.suite_id is None for p in PAPER if p.method not in ("Ours", "VAE"))
     assert all("UNVERIFIED" in p.protocol for p in PAPER)
-    assert LatentEBMConv.PAPER == []
+    assert not [p for p in load() if p.suite_id == "latent_ebm_conv"]
 
 
 @pytest.mark.parametrize("cls", [LatentEBMConv])  # the figure code is shared; the map variant covers both
@@ -207,7 +209,7 @@ def test_prior_energy_figure_plots_the_energy_of_every_step(tmp_path, monkeypatc
 
 def test_mse_rows_are_marked_unverified_scale():
     """Pang's MSE pixel scale ([0, 1] or [-1, 1]: 4x) is unconfirmed; so are Dual-MCMC's Table 3 rows."""
-    from methods.dual_mcmc import PAPER as DUAL
+    DUAL = [p for p in load() if p.source.startswith("Cui & Han 2023 (NeurIPS)")]
 
     for rows in (PAPER, DUAL):
         mse = [p for p in rows if p.metric == "mse"]

@@ -49,3 +49,18 @@ def test_a_duplicate_cell_and_a_wrong_header_are_refused(tmp_path):
     (tmp_path / "h.csv").write_text("method,value\nOurs,1\n")
     with pytest.raises(SuiteError, match="header"):
         load(tmp_path / "h.csv")
+
+
+# -- the shipped file (the numbers moved here from the method files' PAPER lists) -------------------
+
+
+def test_the_shipped_file_is_what_the_table_compares_with():
+    from ebmbench.table import all_paper_numbers
+
+    shipped = load()
+    assert PATH.name == "paper_numbers.csv" and all_paper_numbers() == shipped and len(shipped) >= 90
+    assert all(p.allowance_reason for p in shipped if p.allowance > 0)
+    ours = {(p.dataset, p.metric): p for p in shipped if p.source == "Cui & Han 2023 (NeurIPS) Table 1" and p.method == "Ours"}
+    assert {k: p.value for k, p in ours.items()} == {("cifar10", "is"): 8.55, ("cifar10", "fid"): 9.26,
+                                                      ("celeba64", "fid"): 5.15}
+    assert ours[("cifar10", "fid")].n_generated == 50000  # FID compared at the paper's own N

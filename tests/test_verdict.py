@@ -150,9 +150,9 @@ def _constructed(tmp_path):
     files.append(tmp_path / "le.json")
     write_json(files[-1], {"method": "latent_ebm", "dataset": "digits", "seed": 0, "status": "diverged"})
     P = lambda label, sid, value, **kw: PaperNumber(label, sid, "digits", "fid", value, "T", "made up", **kw)  # noqa: E731
-    numbers = [P("close", "short_run", 104.0, tolerance=0.0), P("high", "short_run", 80.0, tolerance=0.0),
-               P("low", "short_run", 130.0, tolerance=0.0), P("tiny", "short_run", 12.0, tolerance=0.0),
-               P("unchecked", "short_run", 103.0, tolerance=0.0, verified=False),
+    numbers = [P("close", "short_run", 104.0), P("high", "short_run", 80.0),
+               P("low", "short_run", 130.0), P("tiny", "short_run", 12.0),
+               P("unchecked", "short_run", 103.0, verified=False),
                P("absent", "dual_mcmc", 50.0), P("broken", "latent_ebm", 30.0)]
     return files, numbers
 
