@@ -32,6 +32,7 @@ FROM ${BASE_IMAGE}
 COPY --from=deps /opt/venv /opt/venv
 COPY ebmbench/ /opt/ebmbench/ebmbench/
 COPY methods/ /opt/ebmbench/methods/
+COPY config/schema.yaml /opt/ebmbench/config/schema.yaml
 ARG METHOD
 ARG IMAGE_TAG=""
 # The commit the image was built from (its files are identical for every commit with the same tag).

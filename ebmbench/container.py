@@ -23,7 +23,7 @@ from pathlib import Path
 from .io import SuiteError, read_json, write_json
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: Dockerfile, envs/, ebmbench/, methods/
-SHARED = ("Dockerfile", "envs/image.txt")
+SHARED = ("Dockerfile", "envs/image.txt", "config/schema.yaml")  # the CLI checks --spec against the schema
 # The official CUDA PyTorch runtime image whose torch equals envs/image.txt's pin (so pip keeps the
 # base's CUDA torch). Docker Hub is unreachable here: this default was never pulled on these machines.
 DEFAULT_BASE = "pytorch/pytorch:2.13.0-cuda12.8-cudnn9-runtime"

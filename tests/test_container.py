@@ -91,7 +91,7 @@ def numbers(metrics: dict) -> dict:
 
 # ---- the content hash: no engine needed -------------------------------------------------------------
 def _copy_sources(dst: Path) -> Path:
-    for rel in ("Dockerfile", "envs/image.txt"):
+    for rel in ("Dockerfile", "envs/image.txt", "config/schema.yaml"):
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, dst / rel)
     for d in ("ebmbench", "methods"):
