@@ -161,9 +161,10 @@ def _run(a) -> int:
         from .table import build_orderings, build_table, format_orderings
 
         df = build_table(a.metrics, a.datasets, a.out)
-        with __import__("pandas").option_context("display.width", 200, "display.max_columns", 20):
-            print(df[["method", "ablates", "dataset", "metric", "measured", "std", "n_seeds", "paper",
-                      "status"]].to_string(index=False))
+        shown = ["method", "ablates", "dataset", "metric", "measured", "half_width", "n_seeds", "paper", "verdict"]
+        with __import__("pandas").option_context("display.width", 220, "display.max_columns", 20):
+            # empty cells print blank, not NaN: a reader of the log sees "no value", not a broken number
+            print(df[shown].to_string(index=False, na_rep=""))
         print(format_orderings(build_orderings(df, a.orderings)))
     elif a.cmd == "check":
         from .gate import check

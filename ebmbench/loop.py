@@ -138,14 +138,14 @@ def train(method: str, data_dir, out_dir, seed: int = 0, preset: str | None = No
     cfg = resolve_config(method, preset, overrides)
     identity = run_identity(method, preset, seed, cfg, info)
     images = load_prepared(data_dir, "train")
-    n, bs = len(images), cfg.batch_size
-    if bs > n:
-        raise SuiteError(f"batch_size {bs} is larger than the {n} training images of '{info['name']}'.")
     if cfg.n_train:  # the paper's training subset (e.g. short-run's 40,000 images): the first n
         if cfg.n_train > len(images):
             raise SuiteError(f"n_train = {cfg.n_train} asks for more than the {len(images)} training images of "
                              f"'{info['name']}'; lower n_train or set it to 0 (the whole split).")
         images = images[: cfg.n_train]
+    n, bs = len(images), cfg.batch_size
+    if bs > n:
+        raise SuiteError(f"batch_size {bs} is larger than the {n} training images of '{info['name']}'.")
     iters_per_epoch = n // bs  # drop_last, as the released codes do
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -181,13 +181,13 @@ def train(method: str, data_dir, out_dir, seed: int = 0, preset: str | None = No
                 perm = epoch_order(run_seed, epoch, n)
             idx = np.sort(perm[pos * bs:(pos + 1) * bs].numpy())
             x = to_float(images[idx]).to(dev)
+            if cfg.hflip:  # mirror a random half of the batch, drawn from its own (seed, i) stream
+                flip = torch.rand(len(x), generator=seeded_generator(torch.device("cpu"), run_seed, "flip", i)) < 0.5
+                x = torch.where(flip.to(dev)[:, None, None, None], x.flip(3), x)
             torch.manual_seed(derive_seed(run_seed, "global", i))  # stray uses of the global RNG reproduce too
             stats = model.train_step(x, seeded_generator(dev, run_seed, "iteration", i))
             check_stats(i, stats, cfg.max_energy_gap)
             append_jsonl(log_path, {"iter": i, "epoch": epoch, **stats})
-            if cfg.hflip:  # mirror a random half of the batch, drawn from its own (seed, i) stream
-                flip = torch.rand(len(x), generator=seeded_generator(torch.device("cpu"), run_seed, "flip", i)) < 0.5
-                x = torch.where(flip.to(dev)[:, None, None, None], x.flip(3), x)
             if pos == iters_per_epoch - 1:
                 model.end_epoch()
             if (i + 1) % cfg.checkpoint_every == 0 or i + 1 == cfg.n_iters:
@@ -201,11 +201,11 @@ def train(method: str, data_dir, out_dir, seed: int = 0, preset: str | None = No
             if len(prog["restarts"]) >= cfg.divergence_retries:
                 bar.close()
                 return _finish(out_dir, identity, model, prog, start, t0, dev, status={"status": "diverged", **event})
+            past = prog["restarts"]  # the checkpoint's own record predates this divergence: keep the count
             model, i, prog = restore()
             perm = None
             prog["restarts"] = past + [{**event, "resumed_at": i}]
             prog["seed"] = seed + 1_000_003 * len(prog["restarts"])  # the recorded new seed
-            past = prog["restarts"]  # the checkpoint's own record predates this divergence: keep the count
             append_jsonl(log_path, {"iter": i, "event": "restart", "new_seed": prog["seed"]})
             bar.n = i
             print(f"warning: {err} Restarting from iteration {i} with seed {prog['seed']} "
