@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .io import SuiteError, read_json, write_json
+from .io import SuiteError, write_json
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: Dockerfile, envs/, ebmbench/, methods/
 SHARED = ("Dockerfile", "envs/image.txt", "config/schema.yaml")  # the CLI checks --spec against the schema
@@ -163,8 +163,8 @@ def run_prefix(tag: str, record_path, run_dir: str, cuda: bool, extra_ro=()) -> 
     torch-fidelity cache), as the calling user, so outputs belong to whoever runs the workflow.
     Paths keep their host names (mounted at $PWD/...) so the rule's relative paths work unchanged.
     """
-    mounts = [f'-v "$PWD/resources:$PWD/resources:ro"', f'-v "$PWD/{run_dir}:$PWD/{run_dir}"',
-              f'-v "$PWD/resources/fidelity-cache:$PWD/resources/fidelity-cache"']
+    mounts = ['-v "$PWD/resources:$PWD/resources:ro"', f'-v "$PWD/{run_dir}:$PWD/{run_dir}"',
+              '-v "$PWD/resources/fidelity-cache:$PWD/resources/fidelity-cache"']
     mounts += [f'-v "{p}:{p}:ro"' for p in extra_ro]
     gpus = "--gpus all " if cuda else ""
     return (f'mkdir -p resources/fidelity-cache && docker run --rm --network none {gpus}--user "$(id -u):$(id -g)" '

@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from .data import dataset_info, load_prepared
-from .io import (SuiteError, append_jsonl, load_torch, read_json, read_jsonl, remove_outputs, save_torch, to_float,
+from .io import (SuiteError, append_jsonl, load_torch, read_jsonl, remove_outputs, save_torch, to_float,
                  write_json, write_text)
 from .registry import get_method, resolve_config
 

@@ -1,5 +1,4 @@
 """PNG figures: image grids and training curves (written atomically, headless)."""
-from pathlib import Path
 
 import matplotlib
 

@@ -42,7 +42,6 @@ import torch
 
 from ebmbench.method import Method, TrainConfig
 from ebmbench.nets import ConvTGenerator, xavier_init
-from ebmbench.plots import image_grid, line_plot
 from methods import latent_ebm
 from methods.latent_ebm import LatentEBM, generator_layers
 
@@ -118,11 +117,6 @@ class ABP(LatentEBM):
 
     def figures(self, x, gen, out_dir: Path):
         """latent_ebm's posterior figures (its prior ones have nothing to show: the prior is N(0, I))."""
-        c, out_dir = self.cfg, Path(out_dir)
-        post, mse = self._strip(lambda z, cb: self.posterior_chain(z, x, gen, on_step=cb), self.z0(len(x), gen),
-                                c.post_steps, x)
-        strip = torch.cat([post, x[: c.fig_images, None]], 1)  # last column: the observed image
-        image_grid(strip.flatten(0, 1), out_dir / "posterior_revision.png", nrow=strip.shape[1])
-        line_plot({f"posterior chain ({len(x)} test images)": mse}, out_dir / "posterior_mse.png",
-                  "reconstruction error along the posterior chain", "Langevin step k", "MSE of G(z_k), [0,1] scale")
+        out_dir = Path(out_dir)
+        self.posterior_figures(x, gen, out_dir)
         return [out_dir / name for name in self.FIGURES]

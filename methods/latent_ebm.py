@@ -261,13 +261,24 @@ class LatentEBM(Method):
         return torch.stack(snaps, 1), mse
 
     def figures(self, x, gen, out_dir: Path):
-        c, out_dir = self.cfg, Path(out_dir)
+        out_dir = Path(out_dir)
+        self.posterior_figures(x, gen, out_dir)
+        self.prior_figures(gen, out_dir)
+        return [out_dir / name for name in self.FIGURES]
+
+    def posterior_figures(self, x, gen, out_dir: Path) -> None:
+        """The posterior chain revising z for test images, and its reconstruction error per step."""
+        c = self.cfg
         post, mse = self._strip(lambda z, cb: self.posterior_chain(z, x, gen, on_step=cb), self.z0(len(x), gen),
                                 c.post_steps, x)
         strip = torch.cat([post, x[: c.fig_images, None]], 1)  # last column: the observed image
         image_grid(strip.flatten(0, 1), out_dir / "posterior_revision.png", nrow=strip.shape[1])
         line_plot({f"posterior chain ({len(x)} test images)": mse}, out_dir / "posterior_mse.png",
                   "reconstruction error along the posterior chain", "Langevin step k", "MSE of G(z_k), [0,1] scale")
+
+    def prior_figures(self, gen, out_dir: Path) -> None:
+        """The prior chain from N(0, I) through the EBM prior, with its energy at every step (Pang Fig. 2)."""
+        c = self.cfg
         energies = []  # Pang Fig. 2 prints the energy beside each step of the prior trajectory
         prior, _ = self._strip(lambda z, cb: self.prior_chain(z, gen, on_step=cb), self.z0(c.fig_images, gen),
                                c.prior_steps, energies=energies)
@@ -275,7 +286,6 @@ class LatentEBM(Method):
         per_chain = {f"row {i + 1}": [step[i] for step in energies] for i in range(len(energies[0]))}
         line_plot(per_chain, out_dir / "prior_energy.png", "prior chain: energy at every step (rows of prior_revision)",
                   "Langevin step k", "U(z_k) = E(z_k) + |z_k|^2 / 2")
-        return [out_dir / name for name in self.FIGURES]
 
 
 # ----------------------------------------------------------------------------

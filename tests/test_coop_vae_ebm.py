@@ -4,7 +4,6 @@ import dataclasses
 import pytest
 import torch
 
-from ebmbench.langevin import energy_grad
 from methods.coop_vae_ebm import PRESETS, CoopVAEBM, gaussian_kl
 
 CPU = torch.device("cpu")
