@@ -31,8 +31,10 @@ FROM ${BASE_IMAGE}
 # The runtime first: it does not depend on METHOD, so every method's image shares this layer.
 COPY --from=deps /opt/venv /opt/venv
 COPY ebmbench/ /opt/ebmbench/ebmbench/
-COPY methods/ /opt/ebmbench/methods/
+# methods/ is the package ebmbench.methods (pyproject's package-dir mapping), so it goes inside.
+COPY methods/ /opt/ebmbench/ebmbench/methods/
 COPY config/schema.yaml /opt/ebmbench/config/schema.yaml
+COPY pyproject.toml /opt/ebmbench/pyproject.toml
 ARG METHOD
 ARG IMAGE_TAG=""
 # The commit the image was built from (its files are identical for every commit with the same tag).

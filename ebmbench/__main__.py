@@ -1,4 +1,4 @@
-"""Command line: python -m ebmbench prepare|classifier|train|sample|noise|score|table ...
+"""Command line: python -m ebmbench prepare|classifier|train|sample|noise|score|table|check|agreement|params ...
 
 Every workflow step is one of these calls, so each runs by hand, in a test, or in a container
 exactly as Snakemake runs it. Errors the user can fix print one paragraph, no traceback.
@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from . import __version__
 from .io import SuiteError, folder_lock
 
 
@@ -20,6 +21,7 @@ def _threads(n: int | None) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="ebmbench", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"ebmbench {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     s = sub.add_parser("prepare", help="load a dataset and write train.npy/test.npy/info.json")

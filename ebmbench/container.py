@@ -23,7 +23,8 @@ from pathlib import Path
 from .io import SuiteError, write_json
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: Dockerfile, envs/, ebmbench/, methods/
-SHARED = ("Dockerfile", "envs/image.txt", "config/schema.yaml")  # the CLI checks --spec against the schema
+# the CLI checks --spec against the schema; pyproject.toml gives the version recorded in metrics.json
+SHARED = ("Dockerfile", "envs/image.txt", "config/schema.yaml", "pyproject.toml")
 # The official CUDA PyTorch runtime image whose torch equals envs/image.txt's pin (so pip keeps the
 # base's CUDA torch). Docker Hub is unreachable here: this default was never pulled on these machines.
 DEFAULT_BASE = "pytorch/pytorch:2.13.0-cuda12.8-cudnn9-runtime"
@@ -36,7 +37,7 @@ def _sha(path: Path) -> str:
 
 def method_modules(method: str, root: Path = ROOT) -> list[str]:
     """methods/<file>.py of `method` (from the registry) and every methods module it imports."""
-    from methods import METHODS
+    from ebmbench.methods import METHODS
 
     if method not in METHODS:
         raise SuiteError(f"unknown method '{method}'; known methods: {', '.join(sorted(METHODS))}.")
@@ -48,7 +49,11 @@ def method_modules(method: str, root: Path = ROOT) -> list[str]:
         seen.add(name)
         tree = ast.parse((root / "methods" / f"{name}.py").read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and (node.level == 1 or node.module.startswith("methods.")):
+            if not isinstance(node, ast.ImportFrom) or node.module is None:
+                continue
+            if node.module == "ebmbench.methods":  # from ebmbench.methods import latent_ebm
+                todo.extend(a.name for a in node.names if (root / "methods" / f"{a.name}.py").is_file())
+            elif node.level == 1 or node.module.startswith("ebmbench.methods."):
                 todo.append(node.module.split(".")[-1])
     return sorted(f"methods/{n}.py" for n in seen)
 

@@ -18,11 +18,12 @@ Validated on load; a bad row stops with its line number and what to fix.
 import csv
 import math
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from .io import SuiteError
 
-PATH = Path(__file__).resolve().parents[1] / "methods" / "paper_numbers.csv"
+PATH = Path(str(resources.files("ebmbench.methods") / "paper_numbers.csv"))  # methods/ is installed as ebmbench.methods
 FIELDS = ["method", "suite_id", "dataset", "metric", "value", "source", "protocol", "n_generated", "verified",
           "tolerance", "allowance", "allowance_reason"]
 METRICS = ("fid", "is", "kid", "mse")
@@ -80,7 +81,7 @@ def _row(raw: dict, where: str, known_methods) -> PaperNumber:
 
 
 def load(path=PATH) -> list[PaperNumber]:
-    from methods import METHODS
+    from ebmbench.methods import METHODS
 
     path = Path(path)
     try:

@@ -8,6 +8,7 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
+from . import __version__
 from .container import RECORD_IN_IMAGE, git_state
 from .io import read_json
 
@@ -61,6 +62,6 @@ def provenance(samples_path, device: str) -> dict:
                  "git_dirty": {"true": True, "false": False}.get(os.environ.get("EBMBENCH_GIT_DIRTY", ""))}
     else:
         where = {"image": "local", "image_id": None, **git_state()}
-    return {**where, "torch": _version("torch"), "torchvision": _version("torchvision"),
+    return {**where, "ebmbench": __version__, "torch": _version("torch"), "torchvision": _version("torchvision"),
             "torch_fidelity": _version("torch-fidelity"), "device": device_name(device),
             "config_hash": config_hash(samples_path)}

@@ -6,13 +6,13 @@ from .method import apply_overrides
 
 
 def method_ids() -> list[str]:
-    from methods import METHODS
+    from ebmbench.methods import METHODS
 
     return sorted(METHODS)
 
 
 def get_method(name: str):
-    from methods import METHODS
+    from ebmbench.methods import METHODS
 
     if name not in METHODS:
         raise SuiteError(f"unknown method '{name}'; known methods: {', '.join(sorted(METHODS))}.")

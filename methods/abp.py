@@ -42,8 +42,8 @@ import torch
 
 from ebmbench.method import Method, TrainConfig
 from ebmbench.nets import ConvTGenerator, xavier_init
-from methods import latent_ebm
-from methods.latent_ebm import LatentEBM, generator_layers
+from ebmbench.methods import latent_ebm
+from ebmbench.methods.latent_ebm import LatentEBM, generator_layers
 
 
 @dataclass(frozen=True)

@@ -57,9 +57,9 @@ import torch
 from ebmbench.langevin import langevin
 from ebmbench.method import Method, TrainConfig
 from ebmbench.nets import ConvScalarNet
-from methods import coop_vae_ebm
-from methods.abp import ablated
-from methods.coop_vae_ebm import CoopVAEBM, Decoder, _init
+from ebmbench.methods import coop_vae_ebm
+from ebmbench.methods.abp import ablated
+from ebmbench.methods.coop_vae_ebm import CoopVAEBM, Decoder, _init
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ import torch
 
 from ebmbench.method import TrainConfig
 from ebmbench.nets import ConvEncoder, xavier_init
-from methods import latent_ebm
-from methods.abp import ABP, ablated
+from ebmbench.methods import latent_ebm
+from ebmbench.methods.abp import ABP, ablated
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from torch import nn
 from ebmbench.io import write_json
 from ebmbench.nets import n_params
 from ebmbench.table import build_orderings, build_table, format_orderings
-from methods import coop_vae_ebm, latent_ebm
-from methods.abp import ABP
-from methods.coop_vae_ebm import CoopVAEBM
-from methods.coopnets import CoopNets
-from methods.latent_ebm import LatentEBM
-from methods.vae import VAE
+from ebmbench.methods import coop_vae_ebm, latent_ebm
+from ebmbench.methods.abp import ABP
+from ebmbench.methods.coop_vae_ebm import CoopVAEBM
+from ebmbench.methods.coopnets import CoopNets
+from ebmbench.methods.latent_ebm import LatentEBM
+from ebmbench.methods.vae import VAE
 
 CPU = torch.device("cpu")
 

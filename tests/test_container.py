@@ -92,7 +92,7 @@ def numbers(metrics: dict) -> dict:
 
 # ---- the content hash: no engine needed -------------------------------------------------------------
 def _copy_sources(dst: Path) -> Path:
-    for rel in ("Dockerfile", "envs/image.txt", "config/schema.yaml"):
+    for rel in container.SHARED:
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, dst / rel)
     for d in ("ebmbench", "methods"):
@@ -102,6 +102,8 @@ def _copy_sources(dst: Path) -> Path:
 
 def test_image_holds_its_own_method_file_only():
     assert container.method_modules("latent_ebm_conv") == ["methods/latent_ebm.py"]  # registry: latent_ebm:LatentEBMConv
+    # `from ebmbench.methods import latent_ebm` pulls latent_ebm (and what it imports) into vae's image
+    assert container.method_modules("vae") == ["methods/abp.py", "methods/latent_ebm.py", "methods/vae.py"]
     files = container.image_files("short_run")
     assert "methods/short_run.py" in files and "methods/__init__.py" in files and "ebmbench/langevin.py" in files
     assert not any(f.startswith("methods/") and f not in ("methods/short_run.py", "methods/__init__.py") for f in files)

@@ -4,7 +4,7 @@ import dataclasses
 import pytest
 import torch
 
-from methods.coop_vae_ebm import PRESETS, CoopVAEBM, gaussian_kl
+from ebmbench.methods.coop_vae_ebm import PRESETS, CoopVAEBM, gaussian_kl
 
 CPU = torch.device("cpu")
 

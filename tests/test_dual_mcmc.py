@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ebmbench.nets import n_params
-from methods.dual_mcmc import DualMCMC, diag_normal_nll
+from ebmbench.methods.dual_mcmc import DualMCMC, diag_normal_nll
 
 CPU = torch.device("cpu")
 
@@ -128,7 +128,7 @@ def test_paper_presets_state_the_released_data_protocol():
     cifar, celeba = DualMCMC.PRESETS["cifar10"], DualMCMC.PRESETS["celeba64"]
     assert (cifar.hflip, celeba.hflip) == (False, True)
     assert cifar.n_samples == celeba.n_samples == 50_000 and cifar.n_train == celeba.n_train == 0
-    import methods.dual_mcmc
+    import ebmbench.methods.dual_mcmc
 
-    doc = methods.dual_mcmc.__doc__
+    doc = ebmbench.methods.dual_mcmc.__doc__
     assert "_CelebA64_netI/G/E" in doc and "not in the released" not in doc  # the nets are released

@@ -9,7 +9,7 @@ from torch import nn
 
 from ebmbench.nets import n_params
 from ebmbench.paper_numbers import load
-from methods.latent_ebm import LatentEBM, LatentEBMConv
+from ebmbench.methods.latent_ebm import LatentEBM, LatentEBMConv
 
 CPU = torch.device("cpu")
 PAPER = [p for p in load() if p.source == "Pang et al. 2020 Table 1"]  # methods/paper_numbers.csv
@@ -189,7 +189,7 @@ def test_figures_are_written(cls, tmp_path):
 def test_prior_energy_figure_plots_the_energy_of_every_step(tmp_path, monkeypatch):
     """Pang Fig. 2 prints the energy beside each step of the prior trajectory: one line per shown
     chain, K0 + 1 values each, equal to U(z_k) along the chain."""
-    import methods.latent_ebm as le
+    import ebmbench.methods.latent_ebm as le
 
     model = model_of(LatentEBM, prior_steps=5, post_steps=2, fig_images=3, fig_cols=3)
     plotted = {}

@@ -88,7 +88,7 @@ def test_snakemake_rerun_of_a_killed_job_resumes_its_checkpoint(workflow_dir):
 @pytest.fixture
 def nan_at(monkeypatch):
     """Make short_run's training step report NaN at the given iterations (first occurrence only)."""
-    from methods.short_run import ShortRun
+    from ebmbench.methods.short_run import ShortRun
 
     calls, original = {"n": 0, "at": set()}, ShortRun.train_step
 

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from ebmbench.paper_numbers import load
-from methods.short_run import PRESETS, ShortRun
+from ebmbench.methods.short_run import PRESETS, ShortRun
 
 CPU = torch.device("cpu")
 
