@@ -185,7 +185,7 @@ def read_jsonl(path) -> list[dict]:
     return out
 
 
-def sha256_bytes(*chunks: bytes) -> str:
+def sha256_bytes(*chunks: bytes | memoryview) -> str:
     h = hashlib.sha256()
     for c in chunks:
         h.update(c)
@@ -193,11 +193,8 @@ def sha256_bytes(*chunks: bytes) -> str:
 
 
 def sha256_file(path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

@@ -8,18 +8,21 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from ._compat import import_torchvision  # noqa: E402
 from .io import atomic_path, to_uint8  # noqa: E402
 
 
 def grid_array(images: np.ndarray, nrow: int, pad: int = 2) -> np.ndarray:
-    """uint8 NHWC -> one uint8 HWC mosaic, `nrow` images per row."""
+    """uint8 NHWC -> one uint8 HWC mosaic, `nrow` images per row, on white (torchvision's make_grid)."""
     n, h, w, c = images.shape
+    x = torch.tensor(np.asarray(images)).permute(0, 3, 1, 2)  # a copy: prepared data is memory-mapped read-only
+    # make_grid narrows a batch shorter than nrow to its own length and returns a batch of one bare (no
+    # border): blank cells fill the last row plus one spare row, cut off again, so every grid is nrow wide
     rows = -(-n // nrow)
-    out = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), 255, np.uint8)
-    for i, im in enumerate(images):
-        r, k = divmod(i, nrow)
-        out[pad + r * (h + pad): pad + r * (h + pad) + h, pad + k * (w + pad): pad + k * (w + pad) + w] = im
-    return out
+    x = torch.cat([x, x.new_full(((rows + 1) * nrow - n, c, h, w), 255)])
+    grid = import_torchvision().utils.make_grid(x, nrow=nrow, padding=pad, pad_value=255)
+    # make_grid repeats a grey channel three times: keep one
+    return np.ascontiguousarray(grid[:c, : rows * (h + pad) + pad].permute(1, 2, 0).numpy())
 
 
 def save_png(array: np.ndarray, path) -> None:

@@ -1,5 +1,5 @@
 """Resolve a method id and a preset to a Config, failing with the valid choices."""
-import importlib
+import pkgutil
 
 from .io import SuiteError
 from .method import apply_overrides
@@ -16,8 +16,7 @@ def get_method(name: str):
 
     if name not in METHODS:
         raise SuiteError(f"unknown method '{name}'; known methods: {', '.join(sorted(METHODS))}.")
-    module, cls = METHODS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return pkgutil.resolve_name(METHODS[name])
 
 
 def resolve_config(method: str, preset: str, overrides: dict | None = None):
