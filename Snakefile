@@ -4,11 +4,15 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
+
 configfile: "config/config.yaml"
+
 
 validate(config, "config/schema.yaml")
 
+
 report: "report/workflow.rst"
+
 
 include: "rules/common.smk"
 include: "rules/data.smk"

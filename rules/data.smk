@@ -1,25 +1,36 @@
 rule prepare:
     output:
-        info=DATA + "/info.json",
-        train=DATA + "/train.npy",
-        test=DATA + "/test.npy",
-    params:
-        spec=lambda w: shlex.quote(json.dumps(config["dataset_options"][w.dataset])),
-        root=config["data_root"],
+        info="resources/data/{dataset}/info.json",
+        train="resources/data/{dataset}/train.npy",
+        test="resources/data/{dataset}/test.npy",
     log:
         "logs/prepare/{dataset}.log",
+    conda:
+        "../envs/cpu.yaml"
+    resources:
+        **(LIGHT | {"mem_mb": 16000}),  # CelebA: 200k images decoded and resized in memory
+    params:
+        spec=lambda w: json.dumps(config["dataset_options"][w.dataset]),
+        root=config["data_root"],
+        out=run_dir,
     shell:
-        "python -m ebmbench prepare --dataset {wildcards.dataset} --spec {params.spec} "
-        "--data-root {params.root} --out resources/data/{wildcards.dataset} > {log} 2>&1"
+        "python -m ebmbench prepare --dataset {wildcards.dataset} --spec {params.spec:q} "
+        "--data-root {params.root:q} --out {params.out} > {log} 2>&1"
 
 
 rule digits_classifier:
     input:
         "resources/data/digits/info.json",
     output:
-        CLASSIFIER,
-    threads: config.get("threads", 2)
+        "resources/digits_classifier.pt",
     log:
         "logs/digits_classifier.log",
+    conda:
+        "../envs/cpu.yaml"
+    threads: config["threads"]
+    resources:
+        **LIGHT,
+    params:
+        data=lambda w, input: os.path.dirname(input[0]),
     shell:
-        "python -m ebmbench classifier --data resources/data/digits --out {output} --threads {threads} > {log} 2>&1"
+        "python -m ebmbench classifier --data {params.data} --out {output} --threads {threads} > {log} 2>&1"

@@ -1,26 +1,36 @@
 rule train:
     input:
-        DATA + "/info.json",
+        "resources/data/{dataset}/info.json",
         image_input,
     output:
-        model=RUN + "/model.pt",
-        summary=RUN + "/train.json",
-        curves=report(RUN + "/curves.png", category="Training curves", subcategory="{dataset}",
-                      labels={"method": "{method}", "dataset": "{dataset}", "seed": "{seed}"}),
+        model="results/{dataset}/{method}/seed{seed}/model.pt",
+        summary="results/{dataset}/{method}/seed{seed}/train.json",
+        curves=report(
+            "results/{dataset}/{method}/seed{seed}/curves.png",
+            category="Training curves",
+            subcategory="{dataset}",
+            labels={"method": "{method}", "dataset": "{dataset}", "seed": "{seed}"},
+        ),
+    log:
+        "logs/train/{dataset}/{method}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{dataset}/{method}/seed{seed}.tsv"
+    conda:
+        "../envs/cpu.yaml"
+    container:
+        apptainer_image
+    threads: config["threads"]
+    resources:
+        **job_resources("train"),
     params:
         preset=lambda w: preset_of(config, w.dataset),
         sets=overrides_args,
+        data=lambda w, input: os.path.dirname(input[0]),
+        out=run_dir,
         device=config["device"],
         ebmbench=ebmbench_cmd,
-    threads: config.get("threads", 2)
-    container:
-        apptainer_image
-    resources:
-        **job_resources("train"),
-    log:
-        "logs/train/{dataset}/{method}/seed{seed}.log",
     shell:
-        # A killed job leaves RUN/state-latest.pt (not declared, so Snakemake keeps it); the rerun resumes from it.
-        "{params.ebmbench} train --method {wildcards.method} --data resources/data/{wildcards.dataset} "
-        "--out results/{wildcards.dataset}/{wildcards.method}/seed{wildcards.seed} --seed {wildcards.seed} "
-        "--preset {params.preset} {params.sets} --device {params.device} --threads {threads} --allow-divergence > {log} 2>&1"
+        # A killed job leaves state-latest.pt in the run folder (not declared, so Snakemake keeps it); the rerun resumes from it.
+        "{params.ebmbench} train --method {wildcards.method} --data {params.data} --out {params.out} "
+        "--seed {wildcards.seed} --preset {params.preset} {params.sets:q} --device {params.device} --threads {threads} "
+        "--allow-divergence > {log} 2>&1"

@@ -34,5 +34,9 @@ def test_tiny_workflow_end_to_end(workflow_dir):
     for f in ("grid.png", "curves.png", "figures/interpolation.png", "figures/reconstruction.png", "log.jsonl"):
         assert (run_dir / f).stat().st_size > 0, f
     assert len((run_dir / "log.jsonl").read_text().splitlines()) == 6
+    # Snakemake's own benchmark record of each heavy job (wall s, peak RSS, CPU time): the cost table's source
+    for rule in ("train", "sample", "score"):
+        bench = pd.read_csv(workflow_dir / f"results/benchmarks/{rule}/digits/short_run/seed0.tsv", sep="\t")
+        assert len(bench) == 1 and bench["s"].iloc[0] > 0 and "max_rss" in bench.columns, rule
     run(workflow_dir, "results/table.csv", "--configfile", "tiny.yaml", "--report", "report.html")
     assert "Comparison table" in (workflow_dir / "report.html").read_text(errors="ignore")
