@@ -1,4 +1,4 @@
-"""Command line: python -m ebmbench prepare|classifier|train|sample|noise|score|table|check|agreement|params ...
+"""Command line: python -m ebmbench prepare|classifier|train|sample|noise|score|table|check|agreement|cost|params ...
 
 Every workflow step is one of these calls, so each runs by hand, in a test, or in a container
 exactly as Snakemake runs it. Errors the user can fix print one paragraph, no traceback.
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     s.add_argument("--out", required=True)
     s.add_argument("--seed", type=int, default=0)
 
-    s = sub.add_parser("score", help="FID/IS/KID (+ reconstruction MSE) of a sample file")
+    s = sub.add_parser("score", help="FID/IS/KID, precision/recall (+ reconstruction MSE) of a sample file")
     s.add_argument("--samples", required=True)
     s.add_argument("--data", required=True)
     s.add_argument("--extractor", choices=["digits", "inception"], required=True)
@@ -74,6 +74,8 @@ def main(argv=None) -> int:
     s.add_argument("--cache", help="folder for cached reference statistics")
     s.add_argument("--device", default="cpu")
     s.add_argument("--threads", type=int)
+    s.add_argument("--precision-recall", action=argparse.BooleanOptionalAction, default=True,
+                   help="also compute precision and recall (k=3 nearest neighbours on the FID features; default: on)")
     s.add_argument("--out", required=True)
 
     s = sub.add_parser("table", help="aggregate metrics.json files into the comparison table")
@@ -94,6 +96,10 @@ def main(argv=None) -> int:
     s.add_argument("--out", help="write the FIDs, rankings and Spearman's rho here as JSON")
     s.add_argument("--epochs", type=int, default=12, help="training epochs of the two extra classifiers")
     s.add_argument("--threads", type=int)
+
+    s = sub.add_parser("cost", help="cost table from Snakemake's benchmark records (wall s, CPU s, peak RSS)")
+    s.add_argument("--benchmarks", default="results/benchmarks", help="folder of <rule>/<dataset>/<method>/seed<k>.tsv")
+    s.add_argument("--out", required=True)
 
     s = sub.add_parser("params", help="parameter counts of every method's networks per preset")
     s.add_argument("--methods", nargs="*")
@@ -156,7 +162,7 @@ def _run(a) -> int:
 
         from .provenance import provenance
 
-        m = score(a.samples, a.data, a.extractor, a.weights, a.cache, a.device, a.recon)
+        m = score(a.samples, a.data, a.extractor, a.weights, a.cache, a.device, a.recon, a.precision_recall)
         write_json(a.out, {**m, "provenance": provenance(a.samples, a.device)})
         print(json.dumps(m))
     elif a.cmd == "table":
@@ -186,6 +192,12 @@ def _run(a) -> int:
         if a.out:
             write_json(a.out, result)
         print(report(result))
+    elif a.cmd == "cost":
+        from .cost import cost_table, format_cost, write_cost
+
+        rows = cost_table(a.benchmarks)
+        write_cost(rows, a.out)
+        print(format_cost(rows))
     elif a.cmd == "params":
         from .registry import parameter_counts
 

@@ -1,4 +1,5 @@
-"""FID / IS / KID through torch-fidelity, and reconstruction MSE. Runs on files, never in training.
+"""FID / IS / KID / precision and recall through torch-fidelity, and reconstruction MSE. Runs on
+files, never in training.
 
 Feature extractors:
   digits     a small classifier trained once on the digits train split (`train_digits_classifier`),
@@ -8,6 +9,12 @@ Feature extractors:
   inception  torch-fidelity's `inception-v3-compat` (the TF-FID port), from a local weights file when
              given (offline clusters), else torch-fidelity's own download. A weights file without
              the classifier layer gives FID/KID, and IS as unavailable (null with the reason).
+
+Precision and recall (Kynkaanniemi et al. 2019, "Improved Precision and Recall Metric for Assessing
+Generative Models", NeurIPS; torch-fidelity's `prc`): the fraction of generated images inside the
+k-nearest-neighbour balls (k = 3) of the reference images, and the reverse; on the same features as
+FID (the digits embedding, Inception's 2048-d pool3). The paper uses VGG-16 fc2 features, which
+torch-fidelity would download: the numbers are comparable within the suite, not with that paper's.
 
 Reference statistics are cached under a name holding the dataset's content hash (data +
 preprocessing) and the extractor's weights hash: torch-fidelity keys its cache by name only, so a
@@ -255,7 +262,10 @@ def fid_of_features(a: torch.Tensor, b: torch.Tensor) -> float:
 # The fewest images each metric is defined on: FID's and KID's covariances / unbiased MMD need two,
 # IS averages over torch-fidelity's 10 splits (isc_splits), one image each at least. Below these a
 # metric is refused or absent with its reason, never NaN.
-MIN_IMAGES = {"fid": 2, "kid": 2, "is": 10, "mse": 1}
+# Precision and recall need k + 1 images in each set (a k-th neighbour other than the image itself).
+PRC_NEIGHBORHOOD = 3
+MIN_IMAGES = {"fid": 2, "kid": 2, "is": 10, "mse": 1,
+              "precision": PRC_NEIGHBORHOOD + 1, "recall": PRC_NEIGHBORHOOD + 1}
 
 
 def reconstruction_mse(path) -> dict:
@@ -270,7 +280,8 @@ def reconstruction_mse(path) -> dict:
     return {"mse": float(per_image.mean()), "mse_n": int(len(per_image)), "mse_scale": "[0,1] pixels"}
 
 
-def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, device: str = "cpu", recon_path=None) -> dict:
+def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, device: str = "cpu", recon_path=None,
+          precision_recall: bool = True) -> dict:
     labels_path = Path(samples_path).with_name("samples.json")  # which run these samples come from
     labels = read_json(labels_path) if labels_path.exists() else {}
     features_path = Path(samples_path).with_name("features.npz")  # kept for the verdict's bootstrap
@@ -290,12 +301,14 @@ def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, 
     kw, extractor_id = extractor_spec(extractor, weights)
     no_logits = logits_missing(extractor, weights)
     isc = len(samples) >= MIN_IMAGES["is"] and no_logits is None
+    prc = precision_recall and min(len(samples), len(reference)) >= MIN_IMAGES["precision"]
     cuda = device.startswith("cuda")
     metrics, kept = calculate_metrics_keeping(
         input1=_Images(samples),
         input2=_Images(reference),
-        fid=True, isc=isc, kid=True,
+        fid=True, isc=isc, kid=True, prc=prc,
         kid_subset_size=min(1000, len(samples), len(reference)),
+        prc_neighborhood=PRC_NEIGHBORHOOD,
         cuda=cuda, save_cpu_ram=not cuda, verbose=False, batch_size=100,
         cache=cache_dir is not None, cache_root=str(cache_dir) if cache_dir else None,
         input2_cache_name=f"{info['name']}-train-{info['sha256'][:16]}-{extractor_id}",
@@ -316,7 +329,17 @@ def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, 
     }
     if not isc:
         out["is_unavailable"] = no_logits or f"fewer than {MIN_IMAGES['is']} generated images (IS averages over 10 splits)"
+    if prc:
+        layer = tf.registry.FEATURE_EXTRACTORS_REGISTRY[kw["feature_extractor"]].get_default_feature_layer_for_metric("prc")
+        out |= {"precision": metrics["precision"], "recall": metrics["recall"],
+                "prc_protocol": f"k={PRC_NEIGHBORHOOD} nearest neighbours (Kynkaanniemi et al. 2019) on layer "
+                                f"'{layer}' of {extractor_id}"}
+    elif precision_recall:
+        for k in ("precision", "recall"):
+            out[k] = None
+            out[f"{k}_unavailable"] = (f"fewer than {MIN_IMAGES[k]} generated or reference images "
+                                       f"(k = {PRC_NEIGHBORHOOD} nearest neighbours)")
     if recon_path:
         out.update(reconstruction_mse(recon_path))
     out["features"] = save_kept(features_path, kept)
-    return finite_or_absent(out, ("fid", "is", "is_std", "kid", "kid_std", "mse"), "not finite")
+    return finite_or_absent(out, ("fid", "is", "is_std", "kid", "kid_std", "precision", "recall", "mse"), "not finite")

@@ -21,8 +21,8 @@ from .paper_numbers import load as load_paper_numbers
 from .paper_tables import write_paper_tables
 from .verdict import VERDICT_COLUMNS, verdict_fields
 
-METRICS = ("fid", "is", "kid", "mse")
-LOWER_IS_BETTER = {"fid": True, "kid": True, "mse": True, "is": False}
+METRICS = ("fid", "is", "kid", "precision", "recall", "mse")
+LOWER_IS_BETTER = {"fid": True, "kid": True, "mse": True, "is": False, "precision": False, "recall": False}
 COLUMNS = ["method", "ablates", "dataset", "metric", "measured", "std", "n_seeds", "n_generated", "n_reference",
            "extractor", "paper", "paper_method", "paper_protocol", "paper_source", "paper_verified", "paper_tolerance",
            "difference", "status"]
@@ -64,8 +64,10 @@ def build_table(metric_files, datasets=(), out=None) -> pd.DataFrame:
                     "n_seeds": len(ok)}
             base["image"] = " ".join(sorted({r["provenance"]["image"] for r in rs if "provenance" in r}))
             vals = [r[metric] for r in ok if metric in r]
+            # score records why a metric could not be computed; a seed scored without a metric the others
+            # have (e.g. --no-precision-recall on one) would leave a mean over fewer seeds passing for all
             absent = [f"seed {r.get('seed')}: {r.get(metric + '_unavailable', 'not computed')}" for r in ok
-                      if metric in r and r[metric] is None]  # score records why a metric could not be computed
+                      if r.get(metric) is None] if any(metric in r for r in ok) else []
             if len(ok) < len(rs):  # any diverged seed: the group reports no number
                 base.update(status="diverged", n_seeds=len(rs))
             elif absent:  # a mean over the other seeds would pass for the whole group's

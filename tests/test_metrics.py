@@ -7,6 +7,8 @@ from ebmbench.data import load_prepared
 from ebmbench.io import SuiteError, save_npz
 from ebmbench.metrics import reconstruction_mse, score
 
+from .test_extractors import digit_folder, inception  # noqa: F401 (fixtures: a folder dataset, offline Inception)
+
 
 def test_digits_classifier_is_accurate(digits_classifier):
     from ebmbench.io import load_torch
@@ -80,3 +82,149 @@ def test_inception_weights_that_are_not_a_state_dict_are_refused(digits_dir, tmp
     torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pth")
     with pytest.raises(SuiteError, match="not a state_dict of torch-fidelity's inception-v3-compat"):
         logits_missing("inception", tmp_path / "other.pth")
+
+
+# ---------------------------------------------------------------------------- precision and recall
+
+
+def _knn_precision_recall(gen: np.ndarray, ref: np.ndarray, k: int = 3) -> tuple[float, float]:
+    """Kynkaanniemi et al. 2019, eq. 1-2, written here from the paper: a point lies on a manifold when it
+    falls inside the ball around one of its points whose radius is the distance to that point's k-th
+    nearest neighbour (itself excluded)."""
+    def dist(a, b):
+        return np.sqrt(np.clip((a**2).sum(1)[:, None] + (b**2).sum(1)[None] - 2 * a @ b.T, 0, None))
+
+    def radii(x):
+        return np.sort(dist(x, x), axis=1)[:, k]  # column 0 is the point itself
+
+    precision = (dist(gen, ref) <= radii(ref)[None]).any(1).mean()
+    recall = (dist(ref, gen) <= radii(gen)[None]).any(1).mean()
+    return float(precision), float(recall)
+
+
+def _digit_labels(split: str):
+    from sklearn.datasets import load_digits
+
+    from ebmbench.data import digits_split
+
+    return load_digits().target[digits_split(1797)[0 if split == "train" else 1]]
+
+
+def test_precision_recall_known_answers(digits_dir, digits_classifier, tmp_path):
+    """The reference itself: precision = recall = 1 (every point at distance 0 from itself). One class of
+    real digits: all precise (each is a reference image), ~1/10 of the reference recalled (mode dropping).
+    Uniform noise, a cluster far from every digit: neither precise nor recalled."""
+    train = np.array(load_prepared(digits_dir, "train"))
+    cases = {"same": train, "zeros_only": train[_digit_labels("train") == 0],
+             "noise": np.random.RandomState(0).randint(0, 256, (500, *train.shape[1:]), dtype=np.uint8)}
+    got = {}
+    for name, images in cases.items():
+        save_npz(tmp_path / name / "samples.npz", images=images)
+        got[name] = score(tmp_path / name / "samples.npz", digits_dir, "digits", digits_classifier,
+                          cache_dir=tmp_path / "cache")  # the reference features extracted once
+        print(name, {k: got[name][k] for k in ("precision", "recall", "fid")})
+    assert got["same"]["precision"] == 1.0 and got["same"]["recall"] == 1.0
+    assert got["zeros_only"]["precision"] == 1.0 and 0.05 < got["zeros_only"]["recall"] < 0.2
+    assert got["noise"]["precision"] < 0.01 and got["noise"]["recall"] < 0.01
+    assert "k=3 nearest neighbours" in got["same"]["prc_protocol"] and "'features'" in got["same"]["prc_protocol"]
+
+
+def test_precision_recall_equal_the_paper_definition_on_the_kept_features(digits_dir, digits_classifier, tmp_path):
+    """On held-out digits (neither 0 nor 1), the suite's numbers equal the k-NN definition computed here from
+    the digits embedding; adding them leaves FID, KID and IS unchanged."""
+    from ebmbench.metrics import features
+
+    test = np.array(load_prepared(digits_dir, "test"))
+    save_npz(tmp_path / "s" / "samples.npz", images=test)
+    with_prc = score(tmp_path / "s" / "samples.npz", digits_dir, "digits", digits_classifier)
+    without = score(tmp_path / "s" / "samples.npz", digits_dir, "digits", digits_classifier, precision_recall=False)
+    assert "precision" not in without and "recall" not in without
+    for k in ("fid", "kid", "kid_std", "is", "is_std"):
+        assert with_prc[k] == without[k], k
+    gen = features(test, "digits", digits_classifier).numpy()
+    ref = features(np.array(load_prepared(digits_dir, "train")), "digits", digits_classifier).numpy()
+    p, r = _knn_precision_recall(gen, ref)
+    print(f"suite precision {with_prc['precision']:.4f} recall {with_prc['recall']:.4f}; here {p:.4f} {r:.4f}")
+    assert with_prc["precision"] == pytest.approx(p, abs=1e-6) and with_prc["recall"] == pytest.approx(r, abs=1e-6)  # float32 means
+    assert 0.5 < p < 1 and 0.5 < r < 1  # real digits: mostly, not perfectly, on each other's manifold
+
+
+def test_precision_recall_on_too_few_images_are_absent_with_the_reason(digits_dir, digits_classifier, tmp_path):
+    save_npz(tmp_path / "s" / "samples.npz", images=np.array(load_prepared(digits_dir, "test"))[:3])
+    m = score(tmp_path / "s" / "samples.npz", digits_dir, "digits", digits_classifier)
+    assert m["fid"] is not None
+    assert m["precision"] is None and m["recall"] is None and "fewer than 4" in m["precision_unavailable"]
+
+
+def test_score_cli_precision_recall_flag(digits_dir, digits_classifier, tmp_path):
+    import json
+
+    from ebmbench.__main__ import main
+
+    save_npz(tmp_path / "s" / "samples.npz", images=np.array(load_prepared(digits_dir, "test"))[:50])
+    args = ["score", "--samples", str(tmp_path / "s" / "samples.npz"), "--data", str(digits_dir),
+            "--extractor", "digits", "--weights", str(digits_classifier)]
+    assert main(args + ["--out", str(tmp_path / "on.json")]) == 0
+    assert main(args + ["--no-precision-recall", "--out", str(tmp_path / "off.json")]) == 0
+    on, off = (json.loads((tmp_path / f).read_text()) for f in ("on.json", "off.json"))
+    assert 0 <= on["precision"] <= 1 and 0 <= on["recall"] <= 1 and "prc_protocol" in on
+    assert not {"precision", "recall", "prc_protocol"} & off.keys()
+    assert on["fid"] == off["fid"]
+
+
+def _metrics_file(path, seed, **values):
+    from ebmbench.io import write_json
+
+    write_json(path, {"method": "short_run", "dataset": "digits", "seed": seed, "status": "ok", "n_generated": 100,
+                      "n_reference": 1497, "extractor": "digitsclf-test", **values})
+    return str(path)
+
+
+def test_table_has_precision_and_recall_rows_and_the_gate_ignores_them(tmp_path):
+    import pandas as pd
+
+    from ebmbench.gate import check
+    from ebmbench.table import build_table
+
+    files = [_metrics_file(tmp_path / f"m{s}.json", s, fid=10.0 + s, kid=0.1, precision=0.6 + 0.1 * s, recall=0.3)
+             for s in (0, 1)]
+    df = build_table(files, out=tmp_path / "table.csv")
+    rows = {r.metric: r for r in df.itertuples()}
+    assert rows["precision"].measured == pytest.approx(0.65) and rows["precision"].std == pytest.approx(0.0707, abs=1e-4)
+    assert rows["recall"].measured == pytest.approx(0.3) and rows["recall"].n_seeds == 2
+    assert rows["precision"].status == "no paper number" and rows["precision"].extractor == "digitsclf-test"
+    assert list(df.metric) == ["fid", "kid", "precision", "recall"]
+    expected = tmp_path / "expected.csv"
+    pd.DataFrame([{"method": "short_run", "dataset": "digits", "metric": "fid", "expected": 10.5, "tolerance": 0.1,
+                   "reason": "test"}]).to_csv(expected, index=False)
+    assert check(tmp_path / "table.csv", expected) == []
+
+
+def test_a_seed_scored_without_precision_makes_the_row_unavailable(tmp_path):
+    """A mean over the seeds that have it would pass for the whole group's."""
+    from ebmbench.table import build_table
+
+    files = [_metrics_file(tmp_path / "m0.json", 0, fid=10.0, precision=0.6, recall=0.3),
+             _metrics_file(tmp_path / "m1.json", 1, fid=11.0)]
+    rows = {r.metric: r for r in build_table(files).itertuples()}
+    assert rows["fid"].measured == pytest.approx(10.5)
+    assert rows["precision"].status == "unavailable (seed 1: not computed)" and np.isnan(rows["precision"].measured)
+
+
+def test_inception_precision_recall_equal_the_paper_definition_on_torchscript_features(inception, digit_folder, tmp_path):
+    """The Inception path (pool3 features of torch-fidelity's inception-v3-compat, run offline): the suite's
+    numbers equal the k-NN definition computed here from the TorchScript model's own features."""
+    from ebmbench.disturbances import DISTURBANCES
+
+    from . import _inception
+
+    ts, weights = inception
+    reference = np.array(load_prepared(digit_folder, "train"))
+    generated = DISTURBANCES["gaussian_blur"](np.array(load_prepared(digit_folder, "test")), 1.0)
+    save_npz(tmp_path / "run" / "samples.npz", images=generated)
+    m = score(tmp_path / "run" / "samples.npz", digit_folder, "inception", weights)
+    p, r = _knn_precision_recall(_inception.torchscript_features(ts, generated), _inception.torchscript_features(ts, reference))
+    print(f"suite precision {m['precision']:.4f} recall {m['recall']:.4f}; from TorchScript features {p:.4f} {r:.4f}")
+    # features agree to ~1e-5 relative (test_extractors): a point exactly on a ball's edge could flip, one at most
+    assert abs(m["precision"] - p) <= 1 / len(generated) + 1e-6 and abs(m["recall"] - r) <= 1 / len(reference) + 1e-6
+    assert "'2048' of inception-" in m["prc_protocol"]
