@@ -203,6 +203,8 @@ def prepare(name: str, spec: dict, data_root: Path, out_dir: Path) -> dict:
                                f"images; lower n_train or remove it (the whole split).")
         train = train[: spec["n_train"]]  # the papers' subsets (e.g. short-run's 40k) take the first n
         prep += f"; first {spec['n_train']} training images"
+    if spec.get("variant_of"):  # another paper's protocol of the same data: reported as that dataset
+        prep += f"; protocol variant '{name}' of {spec['variant_of']}"
     # C order once (no copy where a loader already returns it): saved as is, and hashed in place
     # through a memoryview, where tobytes() would copy the whole array (~2 GB for CelebA)
     train, test = np.ascontiguousarray(train), np.ascontiguousarray(test)
@@ -211,7 +213,7 @@ def prepare(name: str, spec: dict, data_root: Path, out_dir: Path) -> dict:
             with open(tmp, "wb") as f:
                 np.save(f, arr)
     info = {
-        "name": name,
+        "name": spec.get("variant_of", name),  # the dataset the papers' numbers name (ebmbench/config.py)
         "kind": kind,
         "preprocessing": prep,
         "n_train": int(len(train)),
@@ -219,6 +221,8 @@ def prepare(name: str, spec: dict, data_root: Path, out_dir: Path) -> dict:
         "image_shape": list(train.shape[1:]),
         "sha256": sha256_bytes(memoryview(train), memoryview(test), prep.encode()),
     }
+    if spec.get("variant_of"):
+        info["entry"] = name  # the config entry (and resources/data folder) it was prepared from
     write_json(out_dir / "info.json", info)
     return info
 

@@ -13,7 +13,10 @@ place (the method files keep only their algorithms). Columns:
   tolerance         relative band of the table's `status` column
   allowance         relative widening of the measured interval before the verdict (protocol gap)
   allowance_reason  why that allowance (required when it is not 0)
-Validated on load; a bad row stops with its line number and what to fix.
+Validated on load; a bad row stops with its line number and what to fix. A row the suite compares
+with (suite_id set) must state each part of its paper's data protocol (PROTOCOL_PARTS), or that the
+paper does not state it (UNVERIFIED): these are where papers' protocols differ (config/paper.yaml
+gives each method its paper's own).
 """
 import csv
 import math
@@ -27,6 +30,18 @@ PATH = Path(str(resources.files("ebmbench.methods") / "paper_numbers.csv"))  # m
 FIELDS = ["method", "suite_id", "dataset", "metric", "value", "source", "protocol", "n_generated", "verified",
           "tolerance", "allowance", "allowance_reason"]
 METRICS = ("fid", "is", "kid", "mse")
+# Part of a paper's protocol -> the word its protocol string must use for it; which parts a metric needs
+PROTOCOL_PARTS = {"training data (split or subset)": "train", "flips": "flip", "number generated": "generated",
+                  "FID reference set": "reference", "crop": "crop", "pixel scale": "scale", "test images": "test"}
+_SAMPLE_PARTS = ("training data (split or subset)", "flips", "number generated")
+PARTS_OF = {"fid": _SAMPLE_PARTS + ("FID reference set",), "kid": _SAMPLE_PARTS + ("FID reference set",),
+            "is": _SAMPLE_PARTS, "mse": ("pixel scale", "test images")}
+
+
+def missing_protocol_parts(metric: str, dataset: str, protocol: str) -> list[str]:
+    """The parts of the data protocol a compared number's protocol string leaves unsaid."""
+    parts = PARTS_OF[metric] + (("crop",) if dataset.startswith("celeba") and metric != "mse" else ())
+    return [part for part in parts if PROTOCOL_PARTS[part] not in protocol.lower()]
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,11 @@ def _row(raw: dict, where: str, known_methods) -> PaperNumber:
     n = raw.get("n_generated") or ""
     if n and not (n.isdigit() and int(n) > 0):
         raise bad("n_generated", "must be a positive whole number or empty (not stated)")
+    missing = missing_protocol_parts(raw["metric"], raw["dataset"], raw["protocol"]) if raw["suite_id"] else []
+    if missing:
+        raise bad("protocol", f"does not state its paper's {', '.join(missing)} (words: "
+                              f"{', '.join(repr(PROTOCOL_PARTS[m]) for m in missing)}); state each, or that the "
+                              f"paper does not (UNVERIFIED)")
     if nums["allowance"] > 0 and not (raw.get("allowance_reason") or "").strip():
         raise bad("allowance_reason", "an allowance needs its reason (which protocol difference it covers)")
     return PaperNumber(raw["method"], raw["suite_id"] or None, raw["dataset"], raw["metric"], nums["value"],

@@ -1,5 +1,6 @@
 """The paper-number data file: the shipped rows against their papers, and bad rows named on load."""
 import csv
+import re
 
 import pytest
 
@@ -7,7 +8,8 @@ from ebmbench.io import SuiteError
 from ebmbench.paper_numbers import FIELDS, PATH, load
 
 GOOD = {"method": "Ours", "suite_id": "latent_ebm", "dataset": "svhn", "metric": "fid", "value": "29.44",
-        "source": "Pang et al. 2020 Table 1", "protocol": "TF Inception FID, 50,000 generated", "n_generated": "50000",
+        "source": "Pang et al. 2020 Table 1", "protocol": "TF Inception FID, 50,000 generated vs the whole train split as reference; trained on it, no flips",
+        "n_generated": "50000",
         "verified": "true", "tolerance": "0.1", "allowance": "0.1", "allowance_reason": "TF vs torch-fidelity Inception"}
 
 
@@ -43,6 +45,19 @@ def test_a_bad_row_is_named_with_its_line_and_column(tmp_path, field, value, say
     assert "line 3" in str(err.value) and f"'{field}'" in str(err.value) and says in str(err.value)
 
 
+@pytest.mark.parametrize("row,says", [
+    ({"protocol": "TF Inception FID, 50,000 generated"}, "training data (split or subset), flips, FID reference set"),
+    ({"dataset": "celeba64"}, "its paper's crop"),
+    ({"metric": "mse", "protocol": "per-pixel MSE of test images"}, "pixel scale"),
+    ({"metric": "is", "protocol": "IS of 50,000 generated, trained on the train split"}, "its paper's flips"),
+])
+def test_a_compared_number_must_state_each_part_of_its_data_protocol(tmp_path, row, says):
+    with pytest.raises(SuiteError, match=f"'protocol'.*{re.escape(says)}"):
+        load(write(tmp_path / "p.csv", GOOD | row))
+    (p,) = load(write(tmp_path / "q.csv", GOOD | row | {"suite_id": ""}))  # a paper-only row: as printed
+    assert p.suite_id is None
+
+
 def test_a_duplicate_cell_and_a_wrong_header_are_refused(tmp_path):
     with pytest.raises(SuiteError, match="line 3.*same cell as line 2"):
         load(write(tmp_path / "p.csv", GOOD, GOOD | {"value": "30"}))
@@ -64,3 +79,21 @@ def test_the_shipped_file_is_what_the_table_compares_with():
     assert {k: p.value for k, p in ours.items()} == {("cifar10", "is"): 8.55, ("cifar10", "fid"): 9.26,
                                                       ("celeba64", "fid"): 5.15}
     assert ours[("cifar10", "fid")].n_generated == 50000  # FID compared at the paper's own N
+
+
+def test_each_compared_number_records_its_papers_own_data_protocol():
+    """The protocols config/paper.yaml follows, per paper: Dual-MCMC's box, flips and whole split;
+    Pang et al.'s CelebA on SRI's 40k centre-cropped subset (its own reference, <= 40k generated);
+    short-run's 40k training subsets and 40k generated."""
+    rows = load()
+    dual = next(p for p in rows if (p.source, p.method, p.dataset, p.metric) == ("Cui & Han 2023 (NeurIPS) Table 1", "Ours", "celeba64", "fid"))
+    assert "(15, 40, 163, 188)" in dual.protocol and "random horizontal flips" in dual.protocol and dual.n_generated == 50000
+    pang = [p for p in rows if p.source == "Pang et al. 2020 Table 1" and p.dataset == "celeba64" and p.metric == "fid"]
+    assert len(pang) == 6 and all(p.n_generated == 40000 and "SRI's 40,000-image subset" in p.protocol
+                                  and "CenterCrop(64)" in p.protocol and "the subset itself is the FID reference" in p.protocol
+                                  for p in pang)
+    pang_svhn = next(p for p in rows if (p.source, p.method, p.dataset, p.metric) == ("Pang et al. 2020 Table 1", "Ours", "svhn", "fid"))
+    assert pang_svhn.n_generated == 50000 and "whole training set as reference" in pang_svhn.protocol
+    short = [p for p in rows if p.suite_id == "short_run"]
+    assert len(short) == 5 and all("40,000-image subset" in p.protocol and "40,000 generated" in p.protocol for p in short)
+    assert all("crop not stated (UNVERIFIED" in p.protocol for p in short if p.dataset == "celeba64")
