@@ -76,6 +76,8 @@ def score_args(w, input):
         args += ["--weights", input.weights]
     elif config["metrics"]["inception_weights"]:
         args += ["--weights", config["metrics"]["inception_weights"]]
+    if not config["metrics"]["precision_recall"]:
+        args.append("--no-precision-recall")
     if w.run != "uniform_noise" and get_method(w.run.split("/")[0]).reconstructs():
         args += ["--recon", f"{input.figures}/recon.npz"]
     return args

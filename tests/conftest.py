@@ -31,6 +31,6 @@ def workflow_dir(tmp_path):
 
     root = Path(__file__).resolve().parents[1]
     shutil.copy(root / "Snakefile", tmp_path)
-    for d in ("rules", "config", "report"):
+    for d in ("rules", "config", "report", "envs"):  # envs: the rules name envs/cpu.yaml
         shutil.copytree(root / d, tmp_path / d)
     return tmp_path

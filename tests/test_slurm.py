@@ -51,7 +51,7 @@ def test_paper_plan_asks_for_gpus(workflow_dir):
     for rule, wc, res in jobs:
         assert res["gpu"] == "1", (rule, wc, res)
         assert res["cpus_per_task"] == str(config["threads"])
-        assert res["mem_mb"] == ("32000" if wc["dataset"] == "celeba64" else "16000")
+        assert res["mem_mb"] == ("32000" if preset_of(config, wc["dataset"]) == "celeba64" else "16000")  # by preset: celeba64_40k too
         if rule == "train":
             cfg = resolve_config(wc["method"], preset_of(config, wc["dataset"]))
             assert res["runtime"] == str(30 + math.ceil(cfg.n_iters * 0.5 / 60)), (wc, res)
