@@ -10,8 +10,14 @@ with noise 1e-3). Exact Langevin for the density exp(-E) is noise_std = sqrt(2 *
 
 Each step differentiates w.r.t. x only and drops the graph before the next step, so memory does
 not grow with the number of steps, and no gradient reaches any network parameter.
+
+Speed (issue 16; measured by benchmarks/run.py): `frozen` takes the networks' parameters out of
+autograd for a chain, so a step records only what the input gradient needs, bitwise the same
+chain; `recording` lets the benchmark see every chain a method runs (energy, start, seconds).
 """
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 
 import torch
 
@@ -28,6 +34,43 @@ def energy_grad(energy: Energy, x: torch.Tensor, create_graph: bool = False) -> 
             raise ValueError(f"energy must return one value per sample, shape ({x.shape[0]},); got {tuple(e.shape)}")
         (g,) = torch.autograd.grad(e.sum(), x, create_graph=create_graph)
     return e.detach(), g
+
+
+@contextmanager
+def frozen(modules: Iterable[torch.nn.Module]):
+    """requires_grad off for the modules' parameters inside the block, restored after (also on error).
+
+    A chain differentiates w.r.t. its input only; with trainable parameters autograd would still
+    keep the tensors their weight gradients need. Only parameters that required grad are touched,
+    so a parameter frozen on purpose stays frozen."""
+    params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+_records: list | None = None
+
+
+@contextmanager
+def recording():
+    """Collect one dict per chain run inside the block: energy, start x, n_steps, step_size,
+    noise_std, seconds (wall, device-synchronised). For the benchmark; off costs nothing."""
+    global _records
+    outer, _records = _records, []
+    try:
+        yield _records
+    finally:
+        _records = outer
+
+
+def _sync(x: torch.Tensor) -> None:
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
 
 
 def langevin(
@@ -52,6 +95,10 @@ def langevin(
     """
     if not differentiable:
         x = x.detach()
+    if _records is not None:
+        record = dict(energy=energy, x=x.detach().clone(), n_steps=n_steps, step_size=step_size, noise_std=noise_std)
+        _sync(x)
+        t0 = time.perf_counter()
     for k in range(n_steps):
         e, g = energy_grad(energy, x, create_graph=differentiable)
         if on_step is not None:
@@ -62,4 +109,7 @@ def langevin(
     if on_step is not None:
         with torch.no_grad():
             on_step(n_steps, x, energy(x).detach())
+    if _records is not None:
+        _sync(x)
+        _records.append({**record, "seconds": time.perf_counter() - t0})
     return x if differentiable else x.detach()

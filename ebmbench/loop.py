@@ -73,16 +73,23 @@ def build(identity: dict, device):
     cls = get_method(identity["method"])
     cfg = cls.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in identity["config"].items()})
     h, w, c = identity["image_shape"]
-    return cls(cfg, (c, h, w), device)
+    model = cls(cfg, (c, h, w), device)
+    model.speed_up()
+    return model
 
 
 # How often to checkpoint and how often to retry do not change what is computed: a run may be
 # resumed with other values.
-RUN_POLICY = ("checkpoint_every", "divergence_retries", "n_samples")  # n_samples: read by `sample` only
+# freeze_params leaves every number bitwise the same (tests/test_perf.py).
+RUN_POLICY = ("checkpoint_every", "divergence_retries", "n_samples", "freeze_params")  # n_samples: read by `sample` only
+# Speed switches that change rounding are part of a run, but a checkpoint written before they
+# existed holds none of them: at their defaults they compare as absent.
+SWITCH_DEFAULTS = {"channels_last": False, "compile": False, "bf16": "off"}
 
 
 def _comparable(identity: dict) -> dict:
-    return {**identity, "config": {k: v for k, v in identity["config"].items() if k not in RUN_POLICY}}
+    return {**identity, "config": {k: v for k, v in identity["config"].items() if k not in RUN_POLICY
+                                   and not (k in SWITCH_DEFAULTS and v == SWITCH_DEFAULTS[k])}}
 
 
 def load_checkpoint(path, identity: dict | None = None) -> dict:

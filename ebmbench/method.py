@@ -12,6 +12,7 @@ optionally `reconstruct(x, gen)` (models with an inference path) and `figures(x,
 `figures`, seeds or logging: the training loop owns those. Its paper's published numbers live
 in methods/paper_numbers.csv (ebmbench.paper_numbers), not in the method file.
 """
+import contextlib
 import copy
 import dataclasses
 import typing
@@ -21,6 +22,7 @@ from pathlib import Path
 import torch
 
 from .io import SuiteError
+from .langevin import frozen, langevin
 from .paper_numbers import PaperNumber  # noqa: F401 (its home before methods/paper_numbers.csv)
 
 
@@ -37,6 +39,27 @@ class TrainConfig:
     n_train: int = 0  # train on the first n images of the prepared train split (0: all of it)
     n_samples: int = 0  # generated images to score (0: the workflow's n_samples)
     hflip: bool = False  # random horizontal flips of the training batches (a paper's augmentation)
+    # Speed switches (issue 16, measured by benchmarks/run.py). All off is the paper-faithful fp32
+    # eager path of the released codes. Only a switch that leaves the numbers bitwise unchanged is
+    # on by default; the others change float rounding, so the trained models (and the metric gate)
+    # move, and stay opt-in until a run shows FID within seed noise.
+    freeze_params: bool = True  # parameters out of autograd during a chain: bitwise the same chain
+    channels_last: bool = False  # NHWC conv nets and chain states (oneDNN on CPU; ~1e-7 rounding)
+    compile: bool = False  # torch.compile every network (compile time is paid once per process)
+    bf16: str = "off"  # bf16 autocast inside chains: off | on | auto (on only where the hardware has bf16)
+
+
+BF16_CHOICES = ("off", "on", "auto")
+
+
+def bf16_native(device: torch.device) -> bool:
+    """Whether the hardware computes bf16 natively: CUDA with bf16, or a CPU with AMX or AVX512-BF16.
+    Without it (e.g. AVX2-only AMD EPYC Zen 3) autocast emulates bf16 and a chain step was
+    measured 8-16x slower, so `auto` must not enable it there."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    probes = (getattr(torch.cpu, "_is_amx_tile_supported", None), getattr(torch.cpu, "_is_avx512_bf16_supported", None))
+    return any(p is not None and p() for p in probes)
 
 
 class Method:
@@ -71,6 +94,32 @@ class Method:
         return []
 
     # -- generic ---------------------------------------------------------------------------
+    def langevin(self, energy, x: torch.Tensor, **kw) -> torch.Tensor:
+        """The shared sampler (ebmbench.langevin.langevin) under this run's speed switches; every
+        chain of a method goes through here."""
+        c = self.cfg
+        if c.bf16 not in BF16_CHOICES:
+            raise SuiteError(f"config key 'bf16' must be one of {', '.join(BF16_CHOICES)}, got {c.bf16!r}.")
+        use_bf16 = c.bf16 == "on" or (c.bf16 == "auto" and bf16_native(x.device))
+        if c.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with contextlib.ExitStack() as stack:
+            if c.freeze_params:
+                stack.enter_context(frozen(self.nets.values()))
+            if use_bf16:
+                stack.enter_context(torch.autocast(x.device.type, dtype=torch.bfloat16))
+            return langevin(energy, x, **kw)
+
+    def speed_up(self) -> None:
+        """Apply the network-level switches once the networks exist (the loop calls it after
+        building): channels-last conv weights, torch.compile. Parameters stay the same objects, so
+        the optimisers and state_dict keys are unaffected."""
+        for net in self.nets.values():
+            if self.cfg.channels_last and any(p.dim() == 4 for p in net.parameters()):
+                net.to(memory_format=torch.channels_last)
+            if self.cfg.compile:
+                net.compile()  # in place: state_dict keys keep their names
+
     @classmethod
     def reconstructs(cls) -> bool:
         return cls.reconstruct is not Method.reconstruct

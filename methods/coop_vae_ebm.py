@@ -67,7 +67,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ebmbench.langevin import langevin
 from ebmbench.method import Method, TrainConfig
 from ebmbench.nets import ConvEncoder, ConvScalarNet
 from ebmbench.plots import image_grid, line_plot
@@ -218,7 +217,7 @@ class CoopVAEBM(Method):
     def revise(self, x0: torch.Tensor, n_steps: int, gen: torch.Generator, **kw) -> torch.Tensor:
         """The EBM's finite-step Langevin revision of x0 (see 'Sampler mapping')."""
         c = self.cfg
-        return langevin(self.energy, x0, n_steps=n_steps, step_size=c.delta ** 2 / 2, noise_std=c.noise_std,
+        return self.langevin(self.energy, x0, n_steps=n_steps, step_size=c.delta ** 2 / 2, noise_std=c.noise_std,
                         generator=gen, **kw)
 
     # -- learning ---------------------------------------------------------------------------

@@ -54,7 +54,6 @@ from dataclasses import dataclass
 
 import torch
 
-from ebmbench.langevin import langevin
 from ebmbench.method import Method, TrainConfig
 from ebmbench.nets import ConvScalarNet
 from ebmbench.methods import coop_vae_ebm
@@ -126,7 +125,7 @@ class CoopNets(CoopVAEBM):
     def infer(self, z0: torch.Tensor, x: torch.Tensor, n_steps: int, gen: torch.Generator, **kw) -> torch.Tensor:
         """Step G1: Langevin on the generator's posterior p(z | x) from z0."""
         c = self.cfg
-        return langevin(self.posterior_energy(x), z0, n_steps=n_steps, step_size=c.gen_step ** 2 / 2,
+        return self.langevin(self.posterior_energy(x), z0, n_steps=n_steps, step_size=c.gen_step ** 2 / 2,
                         noise_std=c.gen_step, generator=gen, **kw)
 
     def synthesize(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

@@ -81,7 +81,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ebmbench.langevin import langevin
 from ebmbench.method import Method, TrainConfig
 from ebmbench.nets import ConvEncoder, ConvScalarNet, ConvTGenerator
 from ebmbench.plots import image_grid, line_plot
@@ -328,7 +327,7 @@ class DualMCMC(Method):
     def revise_x(self, x0: torch.Tensor, gen: torch.Generator, n_steps: int | None = None, **kw) -> torch.Tensor:
         """T^x: EBM Langevin from x0 (code: x - 0.5 s^2 dE/dx + n N)."""
         c = self.cfg
-        return langevin(self.E, x0, n_steps=c.x_steps if n_steps is None else n_steps,
+        return self.langevin(self.E, x0, n_steps=c.x_steps if n_steps is None else n_steps,
                         step_size=0.5 * c.x_step**2, noise_std=c.x_noise, generator=gen, **kw)
 
     def posterior_energy(self, x: torch.Tensor):
@@ -342,7 +341,7 @@ class DualMCMC(Method):
     def revise_z(self, z0: torch.Tensor, x: torch.Tensor, gen: torch.Generator, **kw) -> torch.Tensor:
         """T^z: posterior Langevin from z0 (code: z - 0.5 s^2 dU/dz + n N)."""
         c = self.cfg
-        return langevin(self.posterior_energy(x), z0, n_steps=c.z_steps, step_size=0.5 * c.z_step**2,
+        return self.langevin(self.posterior_energy(x), z0, n_steps=c.z_steps, step_size=0.5 * c.z_step**2,
                         noise_std=c.z_noise, generator=gen, **kw)
 
     def prior(self, n: int, gen: torch.Generator) -> torch.Tensor:

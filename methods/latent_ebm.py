@@ -77,7 +77,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ebmbench.langevin import langevin
 from ebmbench.method import Method, TrainConfig
 from ebmbench.nets import ConvTGenerator, MLPEnergy, xavier_init
 from ebmbench.plots import image_grid, line_plot
@@ -198,12 +197,12 @@ class LatentEBM(Method):
 
     def prior_chain(self, z: torch.Tensor, gen: torch.Generator, **kw) -> torch.Tensor:
         c = self.cfg
-        return langevin(self.prior_energy, z, n_steps=c.prior_steps, step_size=c.prior_step ** 2 / 2,
+        return self.langevin(self.prior_energy, z, n_steps=c.prior_steps, step_size=c.prior_step ** 2 / 2,
                         noise_std=c.prior_step, generator=gen, **kw)
 
     def posterior_chain(self, z: torch.Tensor, x: torch.Tensor, gen: torch.Generator, **kw) -> torch.Tensor:
         c = self.cfg
-        return langevin(lambda v: self.posterior_energy(v, x), z, n_steps=c.post_steps, step_size=c.post_step ** 2 / 2,
+        return self.langevin(lambda v: self.posterior_energy(v, x), z, n_steps=c.post_steps, step_size=c.post_step ** 2 / 2,
                         noise_std=c.post_step, generator=gen, **kw)
 
     def chains(self, x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

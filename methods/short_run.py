@@ -30,9 +30,12 @@ Departures from the paper:
   - Data protocol (paper sec. 5.1): each dataset "reduced to 40,000 observed examples" and scored
     on 40,000 generated examples; the paper presets say so (`n_train=40_000`, `n_samples=40_000`).
     Which 40,000 the paper took is not stated: we take the first 40,000 of the training split. Its
-    FID reference set is not stated either (most likely that subset, papers.md: UNVERIFIED); the
-    suite scores against the whole prepared training split. CelebA's crop is not stated
-    (UNVERIFIED): the suite's celeba64 crop is Dual-MCMC's box. No flips (minimal code).
+    FID reference set is not stated either (UNVERIFIED): config/paper.yaml prepares the 40,000-image
+    subsets as their own datasets (`cifar10_40k`, `svhn_40k`, `celeba64_40k`, each `variant_of` the
+    dataset it reports on), so the subset is also the reference, as the lab's LE code scores
+    against its training data. CelebA's crop is not stated (UNVERIFIED): `celeba64_40k` takes the
+    centre crop of Pang et al.'s SRI subset (LE `celeba64_sri`: Resize(64) + CenterCrop(64)), the
+    same lab's 40,000-image CelebA. No flips (minimal code).
   - The digits preset is CPU-sized (see PRESETS) and not a paper setting.
 """
 from dataclasses import dataclass
@@ -40,7 +43,6 @@ from pathlib import Path
 
 import torch
 
-from ebmbench.langevin import langevin
 from ebmbench.method import Method, TrainConfig
 from ebmbench.nets import ConvScalarNet
 from ebmbench.plots import image_grid
@@ -106,7 +108,7 @@ class ShortRun(Method):
 
     def short_run(self, x0: torch.Tensor, gen: torch.Generator, **kw) -> torch.Tensor:
         c = self.cfg
-        return langevin(self.energy, x0, n_steps=c.n_steps, step_size=c.step_size, noise_std=c.noise_std, generator=gen, **kw)
+        return self.langevin(self.energy, x0, n_steps=c.n_steps, step_size=c.step_size, noise_std=c.noise_std, generator=gen, **kw)
 
     def train_step(self, x, gen):
         c = self.cfg
