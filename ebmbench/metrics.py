@@ -264,6 +264,7 @@ def fid_of_features(a: torch.Tensor, b: torch.Tensor) -> float:
 # metric is refused or absent with its reason, never NaN.
 # Precision and recall need k + 1 images in each set (a k-th neighbour other than the image itself).
 PRC_NEIGHBORHOOD = 3
+PRC_BATCH = 10000  # rows of each block of distances (torch-fidelity's prc_batch_size default)
 MIN_IMAGES = {"fid": 2, "kid": 2, "is": 10, "mse": 1,
               "precision": PRC_NEIGHBORHOOD + 1, "recall": PRC_NEIGHBORHOOD + 1}
 
@@ -278,6 +279,25 @@ def reconstruction_mse(path) -> dict:
         return {"mse": None, "mse_unavailable": f"no reconstructions in {path}", "mse_n": 0, "mse_scale": "[0,1] pixels"}
     per_image = ((original - recon) ** 2).mean(axis=(1, 2, 3))
     return {"mse": float(per_image.mean()), "mse_n": int(len(per_image)), "mse_scale": "[0,1] pixels"}
+
+
+def precision_recall_of(kept: dict, extractor_name: str, cuda: bool) -> dict:
+    """torch-fidelity's precision and recall (`prc_features_to_metric`) on the features the FID pass just
+    extracted (kept by `calculate_metrics_keeping`), so the extractor runs once.
+
+    Not through `prc=True`: on a GPU run (save_cpu_ram off) that takes full n x n distance matrices in host
+    memory, 106 GB for CelebA's 162,770 training images. Its blockwise path (save_cpu_ram) holds PRC_BATCH
+    rows at a time, and with the features on the GPU the distances are computed there."""
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
+    layer = tf.registry.FEATURE_EXTRACTORS_REGISTRY[extractor_name].get_default_feature_layer_for_metric("prc")
+    gen, ref = (kept["features"][i][layer] for i in (1, 2))
+    if cuda:
+        gen, ref = gen.cuda(), ref.cuda()
+    m = prc_features_to_metric(gen, ref, prc_neighborhood=PRC_NEIGHBORHOOD, prc_batch_size=PRC_BATCH,
+                               save_cpu_ram=True, verbose=False)
+    return {"precision": m["precision"], "recall": m["recall"],
+            "prc_protocol": f"k={PRC_NEIGHBORHOOD} nearest neighbours (Kynkaanniemi et al. 2019) on layer '{layer}'"}
 
 
 def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, device: str = "cpu", recon_path=None,
@@ -306,9 +326,8 @@ def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, 
     metrics, kept = calculate_metrics_keeping(
         input1=_Images(samples),
         input2=_Images(reference),
-        fid=True, isc=isc, kid=True, prc=prc,
+        fid=True, isc=isc, kid=True,
         kid_subset_size=min(1000, len(samples), len(reference)),
-        prc_neighborhood=PRC_NEIGHBORHOOD,
         cuda=cuda, save_cpu_ram=not cuda, verbose=False, batch_size=100,
         cache=cache_dir is not None, cache_root=str(cache_dir) if cache_dir else None,
         input2_cache_name=f"{info['name']}-train-{info['sha256'][:16]}-{extractor_id}",
@@ -330,10 +349,8 @@ def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, 
     if not isc:
         out["is_unavailable"] = no_logits or f"fewer than {MIN_IMAGES['is']} generated images (IS averages over 10 splits)"
     if prc:
-        layer = tf.registry.FEATURE_EXTRACTORS_REGISTRY[kw["feature_extractor"]].get_default_feature_layer_for_metric("prc")
-        out |= {"precision": metrics["precision"], "recall": metrics["recall"],
-                "prc_protocol": f"k={PRC_NEIGHBORHOOD} nearest neighbours (Kynkaanniemi et al. 2019) on layer "
-                                f"'{layer}' of {extractor_id}"}
+        out |= precision_recall_of(kept, kw["feature_extractor"], cuda)
+        out["prc_protocol"] += f" of {extractor_id}"
     elif precision_recall:
         for k in ("precision", "recall"):
             out[k] = None

@@ -5,6 +5,7 @@
 - the method registry: pkgutil.resolve_name finds the same class as import_module + getattr;
 - the dataset hash: a memoryview of the arrays hashes like their tobytes() copy.
 """
+
 import hashlib
 import importlib
 
@@ -26,7 +27,7 @@ def old_grid_array(images: np.ndarray, nrow: int, pad: int = 2) -> np.ndarray:
     out = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), 255, np.uint8)
     for i, im in enumerate(images):
         r, k = divmod(i, nrow)
-        out[pad + r * (h + pad): pad + r * (h + pad) + h, pad + k * (w + pad): pad + k * (w + pad) + w] = im
+        out[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + k * (w + pad) : pad + k * (w + pad) + w] = im
     return out
 
 
@@ -39,8 +40,17 @@ def old_image_grid(images, path, nrow: int = 8) -> None:
 
 # (n, h, w, channels, nrow): the sample grid; n not a multiple of nrow; fewer images than nrow;
 # a single image (make_grid returns one bare); a 1x1 grid; one column; odd sizes; grey and RGB
-SHAPES = [(64, 32, 32, 3, 8), (13, 32, 32, 3, 8), (5, 7, 9, 1, 8), (1, 5, 3, 3, 4), (1, 6, 6, 1, 1),
-          (9, 9, 7, 3, 1), (10, 11, 13, 1, 3), (30, 64, 64, 3, 16), (0, 4, 4, 3, 2)]
+SHAPES = [
+    (64, 32, 32, 3, 8),
+    (13, 32, 32, 3, 8),
+    (5, 7, 9, 1, 8),
+    (1, 5, 3, 3, 4),
+    (1, 6, 6, 1, 1),
+    (9, 9, 7, 3, 1),
+    (10, 11, 13, 1, 3),
+    (30, 64, 64, 3, 16),
+    (0, 4, 4, 3, 2),
+]
 
 
 @pytest.mark.parametrize("n,h,w,c,nrow", SHAPES)
@@ -93,6 +103,7 @@ def test_sha256_file_of_an_empty_file(tmp_path):
 
 def test_every_registered_method_resolves_to_the_same_class():
     from ebmbench.methods import METHODS
+
     from ebmbench.registry import get_method, method_ids
 
     assert method_ids() == sorted(METHODS) and len(METHODS) == 8

@@ -147,6 +147,16 @@ def test_precision_recall_equal_the_paper_definition_on_the_kept_features(digits
     print(f"suite precision {with_prc['precision']:.4f} recall {with_prc['recall']:.4f}; here {p:.4f} {r:.4f}")
     assert with_prc["precision"] == pytest.approx(p, abs=1e-6) and with_prc["recall"] == pytest.approx(r, abs=1e-6)  # float32 means
     assert 0.5 < p < 1 and 0.5 < r < 1  # real digits: mostly, not perfectly, on each other's manifold
+    # and they equal torch-fidelity's own prc=True, here on its full-matrix path (what a GPU run would take)
+    import torch_fidelity
+
+    from ebmbench.metrics import _Images, extractor_spec
+
+    kw, _ = extractor_spec("digits", digits_classifier)
+    train = np.array(load_prepared(digits_dir, "train"))
+    theirs = torch_fidelity.calculate_metrics(input1=_Images(test), input2=_Images(train), prc=True, cuda=False,
+                                              save_cpu_ram=False, verbose=False, batch_size=100, **kw)
+    assert (with_prc["precision"], with_prc["recall"]) == (theirs["precision"], theirs["recall"])
 
 
 def test_precision_recall_on_too_few_images_are_absent_with_the_reason(digits_dir, digits_classifier, tmp_path):
@@ -211,7 +221,7 @@ def test_a_seed_scored_without_precision_makes_the_row_unavailable(tmp_path):
     assert rows["precision"].status == "unavailable (seed 1: not computed)" and np.isnan(rows["precision"].measured)
 
 
-def test_inception_precision_recall_equal_the_paper_definition_on_torchscript_features(inception, digit_folder, tmp_path):
+def test_inception_precision_recall_equal_the_paper_definition_on_torchscript_features(inception, digit_folder, tmp_path):  # noqa: F811
     """The Inception path (pool3 features of torch-fidelity's inception-v3-compat, run offline): the suite's
     numbers equal the k-NN definition computed here from the TorchScript model's own features."""
     from ebmbench.disturbances import DISTURBANCES
