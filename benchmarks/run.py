@@ -8,8 +8,10 @@ Per method and preset, each measured in a fresh process (so peak memory is that 
   s_per_iter_plain  one training iteration with every speed switch off: the paper-faithful fp32 eager
                     loop the released codes run;
   s_per_iter        the same with the switches of this run (the Config defaults, plus --set);
+  first_iter_s      its first iteration (with torch.compile on: the compile time);
   per chain the method runs in an iteration (energy, batch, steps as the method calls them):
   step_ms           one Langevin step as the method runs it (ebmbench.Method.langevin);
+  step_speedup      a step of the bare sampler (switches off, parameters in autograd) over step_ms;
   floor_ms          one forward plus one input-gradient backward of the same energy on the same batch,
                     parameters frozen: what no sampler can go below;
   steps_per_s, net_images_per_s (forward only through the chain's energy, or generator, network),
@@ -34,14 +36,14 @@ from pathlib import Path
 
 import torch
 
-from ebmbench.langevin import frozen, recording
+from ebmbench.langevin import frozen, langevin, recording
 from ebmbench.method import apply_overrides
 from ebmbench.registry import get_method, method_ids, preset_image_shape, resolve_config
 
 PLAIN = {"freeze_params": False, "channels_last": False, "compile": False, "bf16": "off"}
-COLUMNS = ["method", "preset", "device", "switches", "batch", "s_per_iter_plain", "s_per_iter", "iter_speedup",
+COLUMNS = ["method", "preset", "device", "switches", "batch", "s_per_iter_plain", "s_per_iter", "iter_speedup", "first_iter_s",
            "sample_images_per_s", "peak_mem_mb", "chain", "chain_batch", "chain_steps", "step_ms", "floor_ms",
-           "step_over_floor", "steps_per_s", "net_images_per_s"]
+           "step_over_floor", "step_speedup", "steps_per_s", "net_images_per_s"]
 
 
 def machine(device: str) -> str:
@@ -49,7 +51,7 @@ def machine(device: str) -> str:
         return torch.cuda.get_device_name(torch.device(device))
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return f"{cpu}, {torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}"
+    return f"{cpu}, torch threads={torch.get_num_threads()}, {torch.backends.cpu.get_cpu_capability()}"
 
 
 def timed(fn, device: torch.device) -> float:
@@ -92,8 +94,8 @@ def bench_one(method: str, preset: str, device: str, overrides: dict, repeats: i
     fast.load_state_dict(plain.state_dict())
     gen = torch.Generator(device=dev).manual_seed(0)
     x = torch.rand((cfg.batch_size, *shape), generator=gen, device=dev) * 2 - 1
-    for m in (plain, fast):  # warm-up (and compilation, when on)
-        m.train_step(x, gen)
+    plain.train_step(x, gen)  # warm-up
+    first = timed(lambda: fast.train_step(x, gen), dev)  # includes compilation, when on
     it = interleaved({"plain": lambda: plain.train_step(x, gen), "fast": lambda: fast.train_step(x, gen)}, repeats, dev)
     n_sample = fast.sample_chunk()
     fast.train(False)
@@ -103,7 +105,7 @@ def bench_one(method: str, preset: str, device: str, overrides: dict, repeats: i
         fast.train_step(x, gen)
     base = {"method": method, "preset": preset, "device": machine(device),
             "switches": " ".join(f"{k}={getattr(cfg, k)}" for k in PLAIN),
-            "batch": cfg.batch_size, "s_per_iter_plain": it["plain"], "s_per_iter": it["fast"],
+            "batch": cfg.batch_size, "s_per_iter_plain": it["plain"], "s_per_iter": it["fast"], "first_iter_s": first,
             "iter_speedup": it["plain"] / it["fast"], "sample_images_per_s": n_sample / t_sample}
     rows, seen = [], set()
     for rec in chains:
@@ -116,6 +118,9 @@ def bench_one(method: str, preset: str, device: str, overrides: dict, repeats: i
 
         def step():
             fast.langevin(energy, x0, n_steps=k, step_size=rec["step_size"], noise_std=rec["noise_std"], generator=gen)
+
+        def step_plain():  # the shared sampler alone: parameters in autograd, fp32, as the input comes
+            langevin(energy, x0, n_steps=k, step_size=rec["step_size"], noise_std=rec["noise_std"], generator=gen)
 
         def contexts(stack):  # the floor runs under the same switches as the chain
             stack.enter_context(frozen(fast.nets.values()))
@@ -134,10 +139,11 @@ def bench_one(method: str, preset: str, device: str, overrides: dict, repeats: i
                 contexts(stack)
                 energy(x0)
 
-        t = interleaved({"step": step, "floor": floor, "forward": forward}, repeats, dev)
+        # a chain's k steps are cheap beside an iteration: three times the repeats steady the ratio
+        t = interleaved({"step": step, "step_plain": step_plain, "floor": floor, "forward": forward}, 3 * repeats, dev)
         rows.append({**base, "chain": name, "chain_batch": len(x0), "chain_steps": rec["n_steps"],
                      "step_ms": 1e3 * t["step"] / k, "floor_ms": 1e3 * t["floor"] / k,
-                     "step_over_floor": t["step"] / t["floor"], "steps_per_s": k / t["step"],
+                     "step_over_floor": t["step"] / t["floor"], "step_speedup": t["step_plain"] / t["step"], "steps_per_s": k / t["step"],
                      "net_images_per_s": len(x0) / t["forward"]})
     rows = rows or [dict(base)]  # a method without chains (vae)
     peak = (torch.cuda.max_memory_allocated(dev) if dev.type == "cuda"
