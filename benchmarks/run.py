@@ -21,6 +21,7 @@ Every ratio comes from interleaved repeats in one process (medians), so a shared
 hits both sides alike. The data batch is uniform noise in [-1, 1] of the preset's image shape: the
 cost of an iteration does not depend on its content, and paper presets run without the datasets.
 """
+
 import argparse
 import csv
 import dataclasses
@@ -41,16 +42,41 @@ from ebmbench.method import apply_overrides
 from ebmbench.registry import get_method, method_ids, preset_image_shape, resolve_config
 
 PLAIN = {"freeze_params": False, "channels_last": False, "compile": False, "bf16": "off"}
-COLUMNS = ["method", "preset", "device", "switches", "batch", "s_per_iter_plain", "s_per_iter", "iter_speedup", "first_iter_s",
-           "sample_images_per_s", "peak_mem_mb", "chain", "chain_batch", "chain_steps", "step_ms", "floor_ms",
-           "step_over_floor", "step_speedup", "steps_per_s", "net_images_per_s"]
+COLUMNS = [
+    "method",
+    "preset",
+    "device",
+    "switches",
+    "batch",
+    "s_per_iter_plain",
+    "s_per_iter",
+    "iter_speedup",
+    "first_iter_s",
+    "sample_images_per_s",
+    "peak_mem_mb",
+    "chain",
+    "chain_batch",
+    "chain_steps",
+    "step_ms",
+    "floor_ms",
+    "step_over_floor",
+    "step_speedup",
+    "steps_per_s",
+    "net_images_per_s",
+]
 
 
 def machine(device: str) -> str:
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    cpu = (
+        next(
+            (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.processor()
+    )
     return f"{cpu}, torch threads={torch.get_num_threads()}, {torch.backends.cpu.get_cpu_capability()}"
 
 
@@ -103,10 +129,18 @@ def bench_one(method: str, preset: str, device: str, overrides: dict, repeats: i
     fast.train(True)
     with recording() as chains:
         fast.train_step(x, gen)
-    base = {"method": method, "preset": preset, "device": machine(device),
-            "switches": " ".join(f"{k}={getattr(cfg, k)}" for k in PLAIN),
-            "batch": cfg.batch_size, "s_per_iter_plain": it["plain"], "s_per_iter": it["fast"], "first_iter_s": first,
-            "iter_speedup": it["plain"] / it["fast"], "sample_images_per_s": n_sample / t_sample}
+    base = {
+        "method": method,
+        "preset": preset,
+        "device": machine(device),
+        "switches": " ".join(f"{k}={getattr(cfg, k)}" for k in PLAIN),
+        "batch": cfg.batch_size,
+        "s_per_iter_plain": it["plain"],
+        "s_per_iter": it["fast"],
+        "first_iter_s": first,
+        "iter_speedup": it["plain"] / it["fast"],
+        "sample_images_per_s": n_sample / t_sample,
+    }
     rows, seen = [], set()
     for rec in chains:
         name = chain_name(rec["energy"])
@@ -141,13 +175,26 @@ def bench_one(method: str, preset: str, device: str, overrides: dict, repeats: i
 
         # a chain's k steps are cheap beside an iteration: three times the repeats steady the ratio
         t = interleaved({"step": step, "step_plain": step_plain, "floor": floor, "forward": forward}, 3 * repeats, dev)
-        rows.append({**base, "chain": name, "chain_batch": len(x0), "chain_steps": rec["n_steps"],
-                     "step_ms": 1e3 * t["step"] / k, "floor_ms": 1e3 * t["floor"] / k,
-                     "step_over_floor": t["step"] / t["floor"], "step_speedup": t["step_plain"] / t["step"], "steps_per_s": k / t["step"],
-                     "net_images_per_s": len(x0) / t["forward"]})
+        rows.append(
+            {
+                **base,
+                "chain": name,
+                "chain_batch": len(x0),
+                "chain_steps": rec["n_steps"],
+                "step_ms": 1e3 * t["step"] / k,
+                "floor_ms": 1e3 * t["floor"] / k,
+                "step_over_floor": t["step"] / t["floor"],
+                "step_speedup": t["step_plain"] / t["step"],
+                "steps_per_s": k / t["step"],
+                "net_images_per_s": len(x0) / t["forward"],
+            }
+        )
     rows = rows or [dict(base)]  # a method without chains (vae)
-    peak = (torch.cuda.max_memory_allocated(dev) if dev.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**20
+    peak = (
+        torch.cuda.max_memory_allocated(dev)
+        if dev.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    ) / 2**20
     return [{**r, "peak_mem_mb": peak} for r in rows]
 
 
@@ -208,7 +255,9 @@ def main(argv=None) -> int:
     for preset in a.presets:
         for method in a.methods or method_ids():
             cmd = [sys.executable, __file__, "--one", method, preset, "--device", a.device, "--repeats", str(a.repeats)]
-            cmd += [arg for s in a.set or [] for arg in ("--set", s)] + (["--threads", str(a.threads)] if a.threads else [])
+            cmd += [arg for s in a.set or [] for arg in ("--set", s)] + (
+                ["--threads", str(a.threads)] if a.threads else []
+            )
             res = subprocess.run(cmd, capture_output=True, text=True)
             if res.returncode:
                 print(f"{method}/{preset}: failed\n{res.stderr[-2000:]}", file=sys.stderr)

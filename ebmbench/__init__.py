@@ -1,5 +1,6 @@
 """ebmbench: train published energy-based generative models, score them with one metric code, and
 compare the measured numbers with the papers'."""
+
 from importlib import metadata
 from pathlib import Path
 

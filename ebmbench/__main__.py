@@ -3,6 +3,7 @@
 Every workflow step is one of these calls, so each runs by hand, in a test, or in a container
 exactly as Snakemake runs it. Errors the user can fix print one paragraph, no traceback.
 """
+
 import argparse
 import json
 import sys
@@ -45,8 +46,11 @@ def main(argv=None) -> int:
     s.add_argument("--device", default="auto")
     s.add_argument("--threads", type=int)
     s.add_argument("--no-progress", action="store_true")
-    s.add_argument("--allow-divergence", action="store_true",
-                   help="exit 0 after a divergence (the workflow goes on and reports the run as diverged)")
+    s.add_argument(
+        "--allow-divergence",
+        action="store_true",
+        help="exit 0 after a divergence (the workflow goes on and reports the run as diverged)",
+    )
 
     s = sub.add_parser("sample", help="samples, grid, reconstructions and figures from a run")
     s.add_argument("--run", required=True)
@@ -74,8 +78,12 @@ def main(argv=None) -> int:
     s.add_argument("--cache", help="folder for cached reference statistics")
     s.add_argument("--device", default="cpu")
     s.add_argument("--threads", type=int)
-    s.add_argument("--precision-recall", action=argparse.BooleanOptionalAction, default=True,
-                   help="also compute precision and recall (k=3 nearest neighbours on the FID features; default: on)")
+    s.add_argument(
+        "--precision-recall",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also compute precision and recall (k=3 nearest neighbours on the FID features; default: on)",
+    )
     s.add_argument("--out", required=True)
 
     s = sub.add_parser("table", help="aggregate metrics.json files into the comparison table")
@@ -149,7 +157,11 @@ def _run(a) -> int:
         from .sampling import generate
 
         with folder_lock(a.out):
-            print(json.dumps(generate(a.run, a.n, a.out, a.seed, a.data, a.n_recon, device=a.device, progress=not a.no_progress)))
+            print(
+                json.dumps(
+                    generate(a.run, a.n, a.out, a.seed, a.data, a.n_recon, device=a.device, progress=not a.no_progress)
+                )
+            )
     elif a.cmd == "noise":
         from .sampling import uniform_noise
 
@@ -159,7 +171,6 @@ def _run(a) -> int:
         _threads(a.threads)
         from .io import write_json
         from .metrics import score
-
         from .provenance import provenance
 
         m = score(a.samples, a.data, a.extractor, a.weights, a.cache, a.device, a.recon, a.precision_recall)
@@ -179,8 +190,10 @@ def _run(a) -> int:
 
         failures = check(a.table, a.against)
         for f in failures:
-            print(f"REGRESSION {f['method']}/{f['dataset']}/{f['metric']}: measured {f['measured']:.6g}, "
-                  f"expected {f['expected']:.6g} +- {f['tolerance']:.0%}: {f['problem']} ({f['reason']})")
+            print(
+                f"REGRESSION {f['method']}/{f['dataset']}/{f['metric']}: measured {f['measured']:.6g}, "
+                f"expected {f['expected']:.6g} +- {f['tolerance']:.0%}: {f['problem']} ({f['reason']})"
+            )
         print(f"{len(failures)} regression(s)" if failures else "all metrics within tolerance")
         return 1 if failures else 0
     elif a.cmd == "agreement":

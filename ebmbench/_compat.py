@@ -7,6 +7,7 @@ Declaring the two op schemas it looks up lets the pure-Python parts load (datase
 utils.make_grid/save_image), which is all this suite uses. Where the extension loads (GPU
 machines, matching CPU wheels) nothing is declared.
 """
+
 import sys
 
 import torch
@@ -23,6 +24,7 @@ def import_torchvision():
     global _guard
     try:
         import torchvision
+
         return torchvision
     except RuntimeError as err:
         if "torchvision::nms does not exist" not in str(err):
@@ -32,10 +34,12 @@ def import_torchvision():
     _guard.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
     _guard.define("qnms(Tensor qdets, Tensor scores, float iou_threshold) -> Tensor")
     import torchvision
+
     return torchvision
 
 
 def import_torch_fidelity():
     import_torchvision()
     import torch_fidelity
+
     return torch_fidelity

@@ -6,6 +6,7 @@ more on the same train split: the same architecture from another seed, and anoth
 (`lenet`). Each scores every sample file against the train split; Spearman's rho between the FID
 rankings of each pair says whether they order the runs alike (1 = same order).
 """
+
 import itertools
 import tempfile
 from pathlib import Path
@@ -41,8 +42,10 @@ def agreement(sample_files, data_dir, weights, work_dir=None, epochs: int = 12, 
     files = [Path(f) for f in sample_files]
     labels = [run_label(f) for f in files]
     if len(files) < 3:
-        raise SuiteError(f"agreement needs at least 3 sample files to rank (got {len(files)}); pass every run's "
-                         f"samples.npz and the uniform-noise reference.")
+        raise SuiteError(
+            f"agreement needs at least 3 sample files to rank (got {len(files)}); pass every run's "
+            f"samples.npz and the uniform-noise reference."
+        )
     if len(set(labels)) < len(labels):
         raise SuiteError(f"two sample files share a run name ({', '.join(labels)}); pass one seed per method.")
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,12 +58,21 @@ def agreement(sample_files, data_dir, weights, work_dir=None, epochs: int = 12, 
         fid = {}
         for name, w in extractors.items():
             ref = features(reference, "digits", w, device)
-            fid[name] = {lab: fid_of_features(features(im, "digits", w, device), ref) for lab, im in zip(labels, images)}
+            fid[name] = {
+                lab: fid_of_features(features(im, "digits", w, device), ref) for lab, im in zip(labels, images)
+            }
     ranking = {name: sorted(labels, key=per.get) for name, per in fid.items()}
-    rho = {f"{a} vs {b}": float(spearmanr([fid[a][x] for x in labels], [fid[b][x] for x in labels])[0])
-           for a, b in itertools.combinations(fid, 2)}
-    return {"runs": labels, "fid": fid, "ranking": ranking, "spearman_rho": rho,
-            "extractors": {k: str(v) for k, v in extractors.items()}}
+    rho = {
+        f"{a} vs {b}": float(spearmanr([fid[a][x] for x in labels], [fid[b][x] for x in labels])[0])
+        for a, b in itertools.combinations(fid, 2)
+    }
+    return {
+        "runs": labels,
+        "fid": fid,
+        "ranking": ranking,
+        "spearman_rho": rho,
+        "extractors": {k: str(v) for k, v in extractors.items()},
+    }
 
 
 def report(result: dict) -> str:

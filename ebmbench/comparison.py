@@ -7,6 +7,7 @@ metrics.json below it, and the uniform-noise images beside them as the level to 
     python -m ebmbench.comparison --out results/digits/comparison.png \
         results/digits/short_run/seed0 ... results/digits/uniform_noise
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -37,7 +38,9 @@ def comparison_page(run_dirs, out, n: int = 36, nrow: int = 6) -> Path:
         seed = "" if d.name == "uniform_noise" else f", seed {m.get('seed', d.name.removeprefix('seed'))}"
         images = load_images_npz(d / "samples.npz") if m.get("status", "ok") == "ok" else None
         if images is not None and len(images) < n:
-            raise SuiteError(f"{d}/samples.npz holds {len(images)} images; the comparison page shows {n} of every model.")
+            raise SuiteError(
+                f"{d}/samples.npz holds {len(images)} images; the comparison page shows {n} of every model."
+            )
         panels.append((name + seed, images[:n] if images is not None else None, _headline(m)))
     if not panels:
         raise SuiteError("the comparison page needs at least one run folder.")

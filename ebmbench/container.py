@@ -8,6 +8,7 @@ one method rebuilds that method's image only. File times never decide; the hash 
     python -m ebmbench.container wheelhouse --out wheels/                # on a machine with an index
     python -m ebmbench.container build --method short_run --wheelhouse wheels/ --out short_run.json
 """
+
 import argparse
 import ast
 import hashlib
@@ -69,8 +70,13 @@ def image_inputs(method: str, base_image: str, wheelhouse, extra_ca=None, root: 
     and sizes (a wheel's name carries its version; hashing a GB of wheels on every plan is too slow)."""
     files = {rel: _sha(root / rel) for rel in image_files(method, root)}
     wheels = {p.name: p.stat().st_size for p in sorted(Path(wheelhouse).glob("*")) if p.is_file()} if wheelhouse else {}
-    return {"method": method, "base_image": base_image, "files": files, "wheels": wheels,
-            "extra_ca": _sha(Path(extra_ca)) if extra_ca else None}
+    return {
+        "method": method,
+        "base_image": base_image,
+        "files": files,
+        "wheels": wheels,
+        "extra_ca": _sha(Path(extra_ca)) if extra_ca else None,
+    }
 
 
 def content_hash(inputs: dict) -> str:
@@ -86,16 +92,20 @@ def engine():
     try:
         import docker
     except ImportError:
-        raise SuiteError("container: docker is configured but the `docker` Python package is missing: "
-                         "pip install -r envs/cpu.txt (it pins docker), or set container: none.") from None
+        raise SuiteError(
+            "container: docker is configured but the `docker` Python package is missing: "
+            "pip install -r envs/cpu.txt (it pins docker), or set container: none."
+        ) from None
     try:
         client = docker.from_env(timeout=600)
         client.ping()
     except Exception as err:  # the SDK raises several types for a missing/refused socket
-        raise SuiteError(f"container: docker is configured but no Docker engine answers ({err.__class__.__name__}: "
-                         f"{str(err)[:200]}). Start one (as root: `dockerd &`, or `systemctl start docker`), make "
-                         f"sure DOCKER_HOST or /var/run/docker.sock points at it and this user may use it, or set "
-                         f"container: none to run locally.") from None
+        raise SuiteError(
+            f"container: docker is configured but no Docker engine answers ({err.__class__.__name__}: "
+            f"{str(err)[:200]}). Start one (as root: `dockerd &`, or `systemctl start docker`), make "
+            f"sure DOCKER_HOST or /var/run/docker.sock points at it and this user may use it, or set "
+            f"container: none to run locally."
+        ) from None
     return client
 
 
@@ -118,9 +128,19 @@ def _stage(method: str, wheelhouse, extra_ca, root: Path, ctx: Path) -> None:
 def git_state(root: Path = ROOT) -> dict:
     """Commit of the checkout and whether it had uncommitted changes; null outside a git checkout."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip() != ""
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = (
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            != ""
+        )
     except (OSError, subprocess.CalledProcessError):
         return {"git_commit": None, "git_dirty": None}
     return {"git_commit": commit, "git_dirty": dirty}
@@ -129,9 +149,11 @@ def git_state(root: Path = ROOT) -> dict:
 def build_image(method: str, out, wheelhouse, base_image: str = DEFAULT_BASE, extra_ca=None, root: Path = ROOT) -> dict:
     """Build method's image unless an image with its content-hash tag exists; write the record."""
     if not wheelhouse or not Path(wheelhouse).is_dir() or not any(Path(wheelhouse).iterdir()):
-        raise SuiteError(f"the wheelhouse '{wheelhouse}' is missing or empty: the image builds offline from it. Make it "
-                         f"with `python -m ebmbench.container wheelhouse --out {wheelhouse}` on a machine that reaches "
-                         f"a package index (for the image's Python version), then rerun.")
+        raise SuiteError(
+            f"the wheelhouse '{wheelhouse}' is missing or empty: the image builds offline from it. Make it "
+            f"with `python -m ebmbench.container wheelhouse --out {wheelhouse}` on a machine that reaches "
+            f"a package index (for the image's Python version), then rerun."
+        )
     inputs = image_inputs(method, base_image, wheelhouse, extra_ca, root)
     digest = content_hash(inputs)
     tag = image_tag(method, digest)
@@ -145,18 +167,35 @@ def build_image(method: str, out, wheelhouse, base_image: str = DEFAULT_BASE, ex
         with tempfile.TemporaryDirectory(prefix="ebmbench-ctx-") as ctx:
             _stage(method, wheelhouse, extra_ca, root, Path(ctx))
             git = git_state(root)
-            args = {"METHOD": method, "BASE_IMAGE": base_image, "IMAGE_TAG": tag,
-                    "GIT_COMMIT": git["git_commit"] or "", "GIT_DIRTY": str(git["git_dirty"]).lower()}
+            args = {
+                "METHOD": method,
+                "BASE_IMAGE": base_image,
+                "IMAGE_TAG": tag,
+                "GIT_COMMIT": git["git_commit"] or "",
+                "GIT_DIRTY": str(git["git_dirty"]).lower(),
+            }
             if extra_ca:
                 args["EXTRA_CA"] = "certs/extra-ca.pem"
             try:
-                image, _ = client.images.build(path=ctx, tag=tag, buildargs=args, rm=True, forcerm=True, network_mode="none")
+                image, _ = client.images.build(
+                    path=ctx, tag=tag, buildargs=args, rm=True, forcerm=True, network_mode="none"
+                )
             except docker.errors.BuildError as err:
                 tail = "".join(c.get("stream", "") for c in err.build_log)[-1500:]
-                raise SuiteError(f"building the image of '{method}' failed: {err.msg}. Last build output:\n{tail}") from None
+                raise SuiteError(
+                    f"building the image of '{method}' failed: {err.msg}. Last build output:\n{tail}"
+                ) from None
         built = True
-    record = {"method": method, "tag": tag, "image_id": image.id, "content_hash": digest, "built": built,
-              "build_seconds": round(time.time() - t0, 1) if built else 0.0, **git_state(root), "inputs": inputs}
+    record = {
+        "method": method,
+        "tag": tag,
+        "image_id": image.id,
+        "content_hash": digest,
+        "built": built,
+        "build_seconds": round(time.time() - t0, 1) if built else 0.0,
+        **git_state(root),
+        "inputs": inputs,
+    }
     write_json(out, record)
     return record
 
@@ -168,12 +207,17 @@ def run_prefix(tag: str, record_path, run_dir: str, cuda: bool, extra_ro=()) -> 
     torch-fidelity cache), as the calling user, so outputs belong to whoever runs the workflow.
     Paths keep their host names (mounted at $PWD/...) so the rule's relative paths work unchanged.
     """
-    mounts = ['-v "$PWD/resources:$PWD/resources:ro"', f'-v "$PWD/{run_dir}:$PWD/{run_dir}"',
-              '-v "$PWD/resources/fidelity-cache:$PWD/resources/fidelity-cache"']
+    mounts = [
+        '-v "$PWD/resources:$PWD/resources:ro"',
+        f'-v "$PWD/{run_dir}:$PWD/{run_dir}"',
+        '-v "$PWD/resources/fidelity-cache:$PWD/resources/fidelity-cache"',
+    ]
     mounts += [f'-v "{p}:{p}:ro"' for p in extra_ro]
     gpus = "--gpus all " if cuda else ""
-    return (f'mkdir -p resources/fidelity-cache && docker run --rm --network none {gpus}--user "$(id -u):$(id -g)" '
-            f'{" ".join(mounts)} -w "$PWD" -e {RECORD_IN_IMAGE}="$PWD/{record_path}" {tag}')
+    return (
+        f'mkdir -p resources/fidelity-cache && docker run --rm --network none {gpus}--user "$(id -u):$(id -g)" '
+        f'{" ".join(mounts)} -w "$PWD" -e {RECORD_IN_IMAGE}="$PWD/{record_path}" {tag}'
+    )
 
 
 def make_wheelhouse(out, requirements=ROOT / "envs" / "image.txt") -> None:
@@ -200,7 +244,9 @@ def main(argv=None) -> int:
     try:
         if a.cmd == "build":
             r = build_image(a.method, a.out, a.wheelhouse, a.base_image, a.extra_ca)
-            print(f"{r['tag']} {'built in ' + str(r['build_seconds']) + ' s' if r['built'] else 'up to date (nothing built)'}")
+            print(
+                f"{r['tag']} {'built in ' + str(r['build_seconds']) + ' s' if r['built'] else 'up to date (nothing built)'}"
+            )
         elif a.cmd == "hash":
             print(content_hash(image_inputs(a.method, a.base_image, a.wheelhouse)))
         else:

@@ -8,6 +8,7 @@ Each TSV has a header (s, h:m:s, max_rss, max_vms, max_uss, max_pss, io_in, io_o
 cpu_time; newer Snakemake may add columns, which are ignored) and one row per repetition of the job;
 repetitions of one job are averaged (peak RSS: their maximum), jobs (seeds) are summed. max_rss is in MB, as Snakemake writes it.
 """
+
 import csv
 import math
 from pathlib import Path
@@ -43,9 +44,13 @@ def records(root) -> list[dict]:
     root, found = Path(root), []
     for path in sorted(root.glob("*/*/*/seed*.tsv")):
         rule, dataset, method = path.parts[-4:-1]
-        found.append({"rule": rule, "dataset": dataset, "method": method, "seed": int(path.stem[4:]), **read_record(path)})
+        found.append(
+            {"rule": rule, "dataset": dataset, "method": method, "seed": int(path.stem[4:]), **read_record(path)}
+        )
     for path in sorted(root.glob("score/*/uniform_noise.tsv")):
-        found.append({"rule": "score", "dataset": path.parent.name, "method": "uniform_noise", "seed": None, **read_record(path)})
+        found.append(
+            {"rule": "score", "dataset": path.parent.name, "method": "uniform_noise", "seed": None, **read_record(path)}
+        )
     return found
 
 
@@ -58,15 +63,24 @@ def cost_table(root) -> list[dict]:
     """Rows per dataset x method x rule, a 'total' row per dataset x method, and an 'all' total."""
     recs = records(root)
     if not recs:
-        raise SuiteError(f"no Snakemake benchmark records under {root} (expected <rule>/<dataset>/<method>/seed<k>.tsv); "
-                         f"run the workflow first.")
+        raise SuiteError(
+            f"no Snakemake benchmark records under {root} (expected <rule>/<dataset>/<method>/seed<k>.tsv); "
+            f"run the workflow first."
+        )
 
     def row(dataset, method, rule, group):
         s = _nansum(r["s"] for r in group)
         rss = [r["max_rss"] for r in group if not math.isnan(r["max_rss"])]
-        return {"dataset": dataset, "method": method, "rule": rule, "jobs": len(group), "seconds": s,
-                "seconds_per_job": s / len(group), "cpu_seconds": _nansum(r["cpu_time"] for r in group),
-                "max_rss_mb": max(rss) if rss else math.nan}
+        return {
+            "dataset": dataset,
+            "method": method,
+            "rule": rule,
+            "jobs": len(group),
+            "seconds": s,
+            "seconds_per_job": s / len(group),
+            "cpu_seconds": _nansum(r["cpu_time"] for r in group),
+            "max_rss_mb": max(rss) if rss else math.nan,
+        }
 
     out = []
     for dataset, method in sorted({(r["dataset"], r["method"]) for r in recs}):
@@ -83,12 +97,18 @@ def write_cost(rows: list[dict], path) -> None:
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, COLUMNS)
         w.writeheader()
-        w.writerows({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k in COLUMNS} for r in rows)
+        w.writerows(
+            {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k in COLUMNS} for r in rows
+        )
 
 
 def format_cost(rows: list[dict]) -> str:
-    lines = [f"{'dataset':<10} {'method':<16} {'rule':<7} {'jobs':>4} {'wall s':>9} {'s/job':>8} {'cpu s':>9} {'max RSS MB':>10}"]
+    lines = [
+        f"{'dataset':<10} {'method':<16} {'rule':<7} {'jobs':>4} {'wall s':>9} {'s/job':>8} {'cpu s':>9} {'max RSS MB':>10}"
+    ]
     for r in rows:
-        lines.append(f"{r['dataset']:<10} {r['method']:<16} {r['rule']:<7} {r['jobs']:>4} {r['seconds']:>9.1f} "
-                     f"{r['seconds_per_job']:>8.1f} {r['cpu_seconds']:>9.1f} {r['max_rss_mb']:>10.0f}")
+        lines.append(
+            f"{r['dataset']:<10} {r['method']:<16} {r['rule']:<7} {r['jobs']:>4} {r['seconds']:>9.1f} "
+            f"{r['seconds_per_job']:>8.1f} {r['cpu_seconds']:>9.1f} {r['max_rss_mb']:>10.0f}"
+        )
     return "\n".join(lines)

@@ -6,6 +6,7 @@ All act on uint8 NHWC arrays and return new uint8 arrays. Each draws its randomn
 (the same noise field mixed in more strongly, larger rectangles at the same corners, more of the
 same salt-and-pepper pixels): a non-monotone FID curve is then the extractor's fault, not the sampling's.
 """
+
 import numpy as np
 import torch
 
@@ -56,7 +57,7 @@ def black_rectangles(images: np.ndarray, alpha: float, seed: int = 0, n: int = 5
     side_h, side_w = int(round(alpha * h)), int(round(alpha * w))
     for i, cs in enumerate(corners):
         for y, x in cs:
-            out[i, y:y + side_h, x:x + side_w] = 0
+            out[i, y : y + side_h, x : x + side_w] = 0
     return out
 
 

@@ -5,6 +5,7 @@ Expected file (CSV): method, dataset, metric, expected, tolerance, reason -- tol
 (0.5 = 50 %), reason says how it was measured. A better value never fails; a missing or diverged
 row does.
 """
+
 import math
 
 import pandas as pd
@@ -33,8 +34,10 @@ def _read(path, what: str, columns: set) -> pd.DataFrame:
 
 def _check_expected(path, line: int, e: dict) -> None:
     if e["metric"] not in LOWER_IS_BETTER:
-        raise SuiteError(f"expected values {path}, line {line}: unknown metric {e['metric']!r} "
-                         f"(known: {', '.join(LOWER_IS_BETTER)}).")
+        raise SuiteError(
+            f"expected values {path}, line {line}: unknown metric {e['metric']!r} "
+            f"(known: {', '.join(LOWER_IS_BETTER)})."
+        )
     for col in ("expected", "tolerance"):
         v = e[col]
         if isinstance(v, str):
@@ -42,9 +45,16 @@ def _check_expected(path, line: int, e: dict) -> None:
                 v = float(v)
             except ValueError:
                 v = math.nan
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (col == "tolerance" and v < 0):
-            raise SuiteError(f"expected values {path}, line {line}: {col} {e[col]!r} is not a "
-                             f"{'non-negative ' if col == 'tolerance' else ''}number; fix that row.")
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, float))
+            or not math.isfinite(v)
+            or (col == "tolerance" and v < 0)
+        ):
+            raise SuiteError(
+                f"expected values {path}, line {line}: {col} {e[col]!r} is not a "
+                f"{'non-negative ' if col == 'tolerance' else ''}number; fix that row."
+            )
         e[col] = float(v)
 
 
@@ -52,19 +62,32 @@ def check(table_path, against) -> list[dict]:
     table = _read(table_path, "table", {"method", "dataset", "metric", "measured", "status"})
     if against == "paper":
         rows = table[table["paper"].notna() & table["measured"].notna()]
-        expected = [{"method": r.method, "dataset": r.dataset, "metric": r.metric, "expected": r.paper,
-                     "tolerance": r.paper_tolerance, "reason": f"paper: {r.paper_source}"} for r in rows.itertuples()]
+        expected = [
+            {
+                "method": r.method,
+                "dataset": r.dataset,
+                "metric": r.metric,
+                "expected": r.paper,
+                "tolerance": r.paper_tolerance,
+                "reason": f"paper: {r.paper_source}",
+            }
+            for r in rows.itertuples()
+        ]
     else:
         expected = _read(against, "expected values", EXPECTED_COLUMNS).to_dict("records")
         for i, e in enumerate(expected, start=2):  # line 1 is the header
             _check_expected(against, i, e)
     if not expected:  # "all within tolerance" over nothing would pass any table
         what = "has no paper number with a measured value" if against == "paper" else f"has no rows: {against}"
-        raise SuiteError(f"the gate compared zero rows: {table_path} {what}. Check that the table and the expected "
-                         f"values name the same methods and datasets.")
+        raise SuiteError(
+            f"the gate compared zero rows: {table_path} {what}. Check that the table and the expected "
+            f"values name the same methods and datasets."
+        )
     failures = []
     for e in expected:
-        hit = table[(table["method"] == e["method"]) & (table["dataset"] == e["dataset"]) & (table["metric"] == e["metric"])]
+        hit = table[
+            (table["method"] == e["method"]) & (table["dataset"] == e["dataset"]) & (table["metric"] == e["metric"])
+        ]
         if against == "paper":
             hit = hit[hit["paper"] == e["expected"]]
         measured = hit["measured"].iloc[0] if len(hit) else math.nan
@@ -72,6 +95,11 @@ def check(table_path, against) -> list[dict]:
         if status == "diverged" or math.isnan(measured):
             failures.append({**e, "measured": measured, "problem": f"no measured value (status: {status})"})
         elif _worse(e["metric"], measured, e["expected"], e["tolerance"]):
-            failures.append({**e, "measured": measured,
-                             "problem": f"{'above' if LOWER_IS_BETTER[e['metric']] else 'below'} expected by more than {e['tolerance']:.0%}"})
+            failures.append(
+                {
+                    **e,
+                    "measured": measured,
+                    "problem": f"{'above' if LOWER_IS_BETTER[e['metric']] else 'below'} expected by more than {e['tolerance']:.0%}",
+                }
+            )
     return failures

@@ -1,5 +1,6 @@
 """Files between stages: atomic writes, checkpoints (state_dicts + JSON sidecar), JSONL logs,
 the run-folder lock, and OS faults turned into one paragraph naming the path and the fix."""
+
 import contextlib
 import errno
 import fcntl
@@ -41,9 +42,11 @@ def os_fault(err: OSError, path=None, action: str = "write") -> SuiteError:
         code = errno.ENOSPC  # numpy reports a short write on a full disk without an errno
     remedy = _REMEDY.get(code, "check the path and the disk, then rerun")
     if isinstance(err, urllib.error.URLError):  # a download: torch-fidelity's Inception weights, a dataset
-        return SuiteError(f"a download failed ({err.reason}): this machine is offline or the server is unreachable. "
-                          f"Give local files instead (Inception: --weights / metrics.inception_weights with a copy "
-                          f"of pt_inception-2015-12-05; datasets: unpack them under the data root).")
+        return SuiteError(
+            f"a download failed ({err.reason}): this machine is offline or the server is unreachable. "
+            f"Give local files instead (Inception: --weights / metrics.inception_weights with a copy "
+            f"of pt_inception-2015-12-05; datasets: unpack them under the data root)."
+        )
     return SuiteError(f"cannot {action} {where if where is not None else 'a file'} ({err.strerror or err}): {remedy}.")
 
 

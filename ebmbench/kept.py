@@ -8,6 +8,7 @@ metrics are bit-identical to a plain call. The record is written to `features.np
   fid_layer     name of the FID layer; ref_mu, ref_sigma: the reference statistics (float64)
   isc_layer     name of the IS layer (absent where IS was not computed)
 """
+
 import numpy as np
 
 from ._compat import import_torch_fidelity
@@ -17,8 +18,11 @@ import_torch_fidelity()
 import torch_fidelity.metrics as _tfm  # noqa: E402
 
 # the names `calculate_metrics_one_feature_extractor` looks up in its module when it runs
-_HOOKED = ("extract_featuresdict_from_input_id_cached", "fid_featuresdict_to_statistics_cached",
-           "isc_featuresdict_to_metric")
+_HOOKED = (
+    "extract_featuresdict_from_input_id_cached",
+    "fid_featuresdict_to_statistics_cached",
+    "isc_featuresdict_to_metric",
+)
 
 
 def calculate_metrics_keeping(**kwargs) -> tuple[dict, dict]:

@@ -15,6 +15,7 @@ Speed (issue 16; measured by benchmarks/run.py): `frozen` takes the networks' pa
 autograd for a chain, so a step records only what the input gradient needs, bitwise the same
 chain; `recording` lets the benchmark see every chain a method runs (energy, start, seconds).
 """
+
 import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager

@@ -4,6 +4,7 @@ Determinism by design: iteration i draws every random number from a generator se
 (seed, i), and epoch e's data order from (seed, e). A resumed run therefore needs only the
 iteration counter and the state_dicts to continue exactly where an uninterrupted run would be.
 """
+
 import dataclasses
 import hashlib
 import json
@@ -17,8 +18,17 @@ import torch
 from tqdm import tqdm
 
 from .data import dataset_info, load_prepared
-from .io import (SuiteError, append_jsonl, load_torch, read_jsonl, remove_outputs, save_torch, to_float,
-                 write_json, write_text)
+from .io import (
+    SuiteError,
+    append_jsonl,
+    load_torch,
+    read_jsonl,
+    remove_outputs,
+    save_torch,
+    to_float,
+    write_json,
+    write_text,
+)
 from .registry import get_method, resolve_config
 
 CHECKPOINT = "state-latest.pt"  # undeclared to Snakemake, so it survives a failed job and is resumed
@@ -81,15 +91,26 @@ def build(identity: dict, device):
 # How often to checkpoint and how often to retry do not change what is computed: a run may be
 # resumed with other values.
 # freeze_params leaves every number bitwise the same (tests/test_perf.py).
-RUN_POLICY = ("checkpoint_every", "divergence_retries", "n_samples", "freeze_params")  # n_samples: read by `sample` only
+RUN_POLICY = (
+    "checkpoint_every",
+    "divergence_retries",
+    "n_samples",
+    "freeze_params",
+)  # n_samples: read by `sample` only
 # Speed switches that change rounding are part of a run, but a checkpoint written before they
 # existed holds none of them: at their defaults they compare as absent.
 SWITCH_DEFAULTS = {"channels_last": False, "compile": False, "bf16": "off"}
 
 
 def _comparable(identity: dict) -> dict:
-    return {**identity, "config": {k: v for k, v in identity["config"].items() if k not in RUN_POLICY
-                                   and not (k in SWITCH_DEFAULTS and v == SWITCH_DEFAULTS[k])}}
+    return {
+        **identity,
+        "config": {
+            k: v
+            for k, v in identity["config"].items()
+            if k not in RUN_POLICY and not (k in SWITCH_DEFAULTS and v == SWITCH_DEFAULTS[k])
+        },
+    }
 
 
 def load_checkpoint(path, identity: dict | None = None) -> dict:
@@ -98,8 +119,10 @@ def load_checkpoint(path, identity: dict | None = None) -> dict:
         raise SuiteError(f"{path} is not a checkpoint written by this suite.")
     if identity is not None and _comparable(ckpt["identity"]) != _comparable(identity):
         theirs, mine = _comparable(ckpt["identity"]), _comparable(identity)
-        diff = sorted({k for k in mine if theirs.get(k) != mine[k]}
-                      | {f"config.{k}" for k in mine["config"] if theirs["config"].get(k) != mine["config"][k]})
+        diff = sorted(
+            {k for k in mine if theirs.get(k) != mine[k]}
+            | {f"config.{k}" for k in mine["config"] if theirs["config"].get(k) != mine["config"][k]}
+        )
         raise SuiteError(
             f"checkpoint {path} belongs to another run (differs in: {', '.join(diff)}). "
             f"Delete {Path(path).parent} to start this run afresh, or restore the config it was made with."
@@ -117,23 +140,37 @@ def check_stats(i: int, stats: dict, max_energy_gap: float) -> None:
     if max_energy_gap and len(energies) > 1:
         gap = max(energies.values()) - min(energies.values())
         if gap > max_energy_gap:
-            raise DivergenceError(f"training diverged at iteration {i}: energy gap {gap:.4g} between "
-                                  f"{', '.join(energies)} exceeds max_energy_gap = {max_energy_gap:g}.", i, "energy gap")
+            raise DivergenceError(
+                f"training diverged at iteration {i}: energy gap {gap:.4g} between "
+                f"{', '.join(energies)} exceeds max_energy_gap = {max_energy_gap:g}.",
+                i,
+                "energy gap",
+            )
 
 
 def check_parameters(i: int, model) -> None:
     for name, net in model.nets.items():
         for k, p in net.named_parameters():
             if not torch.isfinite(p).all():
-                raise DivergenceError(f"training diverged at iteration {i}: parameters of {name}.{k} are not finite.", i, f"{name}.{k}")
+                raise DivergenceError(
+                    f"training diverged at iteration {i}: parameters of {name}.{k} are not finite.", i, f"{name}.{k}"
+                )
 
 
 def _checkpoint(i, identity, model, progress) -> dict:
     return {"iter": i, "identity": identity, "method_state": model.state_dict(), "progress": progress}
 
 
-def train(method: str, data_dir, out_dir, seed: int = 0, preset: str | None = None, overrides: dict | None = None,
-          device: str = "auto", progress: bool = True) -> dict:
+def train(
+    method: str,
+    data_dir,
+    out_dir,
+    seed: int = 0,
+    preset: str | None = None,
+    overrides: dict | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict:
     """Train one run into out_dir, resuming from out_dir/state-latest.pt when it exists.
 
     On divergence the run goes back to its last good checkpoint and, while the config allows
@@ -147,8 +184,10 @@ def train(method: str, data_dir, out_dir, seed: int = 0, preset: str | None = No
     images = load_prepared(data_dir, "train")
     if cfg.n_train:  # the paper's training subset (e.g. short-run's 40,000 images): the first n
         if cfg.n_train > len(images):
-            raise SuiteError(f"n_train = {cfg.n_train} asks for more than the {len(images)} training images of "
-                             f"'{info['name']}'; lower n_train or set it to 0 (the whole split).")
+            raise SuiteError(
+                f"n_train = {cfg.n_train} asks for more than the {len(images)} training images of "
+                f"'{info['name']}'; lower n_train or set it to 0 (the whole split)."
+            )
         images = images[: cfg.n_train]
     n, bs = len(images), cfg.batch_size
     if bs > n:
@@ -176,8 +215,14 @@ def train(method: str, data_dir, out_dir, seed: int = 0, preset: str | None = No
     remove_outputs(out_dir, REWRITTEN)  # no model.pt or samples of a previous run beside this one's log
     write_json(out_dir / "config.json", identity)
     t0 = time.time()
-    bar = tqdm(total=cfg.n_iters, initial=start, desc=f"{method}/{info['name']}/seed{seed}", unit="it",
-               disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=cfg.n_iters,
+        initial=start,
+        desc=f"{method}/{info['name']}/seed{seed}",
+        unit="it",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     i, perm = start, None
     while i < cfg.n_iters:
         try:
@@ -186,7 +231,7 @@ def train(method: str, data_dir, out_dir, seed: int = 0, preset: str | None = No
             epoch, pos = divmod(i, iters_per_epoch)
             if perm is None or pos == 0:
                 perm = epoch_order(run_seed, epoch, n)
-            idx = np.sort(perm[pos * bs:(pos + 1) * bs].numpy())
+            idx = np.sort(perm[pos * bs : (pos + 1) * bs].numpy())
             x = to_float(images[idx]).to(dev)
             if cfg.hflip:  # mirror a random half of the batch, drawn from its own (seed, i) stream
                 flip = torch.rand(len(x), generator=seeded_generator(torch.device("cpu"), run_seed, "flip", i)) < 0.5
@@ -204,7 +249,13 @@ def train(method: str, data_dir, out_dir, seed: int = 0, preset: str | None = No
             bar.update(1)
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(stats.items())[:3]})
         except DivergenceError as err:
-            event = {"event": "diverged", "iter": i, "quantity": err.quantity, "message": str(err), "run_seed": prog["seed"]}
+            event = {
+                "event": "diverged",
+                "iter": i,
+                "quantity": err.quantity,
+                "message": str(err),
+                "run_seed": prog["seed"],
+            }
             if len(prog["restarts"]) >= cfg.divergence_retries:
                 bar.close()
                 return _finish(out_dir, identity, model, prog, start, t0, dev, status={"status": "diverged", **event})
@@ -215,8 +266,11 @@ def train(method: str, data_dir, out_dir, seed: int = 0, preset: str | None = No
             prog["seed"] = seed + 1_000_003 * len(prog["restarts"])  # the recorded new seed
             append_jsonl(log_path, {"iter": i, "event": "restart", "new_seed": prog["seed"]})
             bar.n = i
-            print(f"warning: {err} Restarting from iteration {i} with seed {prog['seed']} "
-                  f"(retry {len(prog['restarts'])} of {cfg.divergence_retries}).", file=sys.stderr)
+            print(
+                f"warning: {err} Restarting from iteration {i} with seed {prog['seed']} "
+                f"(retry {len(prog['restarts'])} of {cfg.divergence_retries}).",
+                file=sys.stderr,
+            )
     bar.close()
     return _finish(out_dir, identity, model, prog, start, t0, dev, status={"status": "ok"})
 
@@ -234,18 +288,31 @@ def _finish(out_dir, identity, model, prog, start, t0, dev, status) -> dict:
         final = _checkpoint(0, identity, build(identity, dev), prog)
     save_torch(out_dir / FINAL, {**final, "status": status})
     log = [r for r in read_jsonl(out_dir / "log.jsonl") if "event" not in r]
-    training_curves(log, out_dir / "curves.png",
-                    title=f"{identity['method']} on {identity['dataset']} (seed {identity['seed']})"
-                          + (f" -- DIVERGED at iteration {status['iter']}" if status["status"] != "ok" else ""))
+    training_curves(
+        log,
+        out_dir / "curves.png",
+        title=f"{identity['method']} on {identity['dataset']} (seed {identity['seed']})"
+        + (f" -- DIVERGED at iteration {status['iter']}" if status["status"] != "ok" else ""),
+    )
     seconds = time.time() - t0
     reached = status.get("iter", final["iter"])  # iterations this process computed, the diverging one included
-    summary = {**status, "iterations": final["iter"], "resumed_from": start, "seconds": round(seconds, 2),
-               "seconds_per_iter": round(seconds / max(1, reached - start), 4), "device": str(dev),
-               "restarts": prog["restarts"]}
+    summary = {
+        **status,
+        "iterations": final["iter"],
+        "resumed_from": start,
+        "seconds": round(seconds, 2),
+        "seconds_per_iter": round(seconds / max(1, reached - start), 4),
+        "device": str(dev),
+        "restarts": prog["restarts"],
+    }
     write_json(out_dir / "train.json", summary)
     if status["status"] != "ok":
-        raise DivergenceError(status["message"] + f" Kept the last good checkpoint ({final['iter']} iterations) "
-                              f"as {out_dir / FINAL}; the run is reported as diverged.", status["iter"], status["quantity"])
+        raise DivergenceError(
+            status["message"] + f" Kept the last good checkpoint ({final['iter']} iterations) "
+            f"as {out_dir / FINAL}; the run is reported as diverged.",
+            status["iter"],
+            status["quantity"],
+        )
     return summary
 
 

@@ -12,6 +12,7 @@ optionally `reconstruct(x, gen)` (models with an inference path) and `figures(x,
 `figures`, seeds or logging: the training loop owns those. Its paper's published numbers live
 in methods/paper_numbers.csv (ebmbench.paper_numbers), not in the method file.
 """
+
 import contextlib
 import copy
 import dataclasses
@@ -169,14 +170,27 @@ def config_fields(config_cls) -> dict[str, type]:
 _STEPS = "the method's Langevin chain is its sampler or its inference; 0 steps skips the model"
 _FIGURE = "a figure of zero rows or columns"
 ZERO_IS_MEANINGLESS = {
-    "batch_size": "a batch of zero images", "n_iters": "a model of 0 iterations is untrained",
+    "batch_size": "a batch of zero images",
+    "n_iters": "a model of 0 iterations is untrained",
     "checkpoint_every": "checkpoints every 0 iterations",
     **dict.fromkeys(("n_f", "ebm_nf", "enc_nf", "dec_nf", "ngf", "ndf", "nif", "nz"), "a network of width 0"),
     "chains_per_obs": "zero MCMC chains",
     **dict.fromkeys(("n_steps", "n_steps_test", "x_steps", "sample_steps", "prior_steps", "post_steps"), _STEPS),
     "recon_iters": "a reconstruction of 0 optimisation steps",
-    **dict.fromkeys(("interp_pairs", "interp_points", "recon_images", "revision_rows", "revision_cols",
-                     "fig_rows", "fig_columns", "fig_images", "fig_cols"), _FIGURE),
+    **dict.fromkeys(
+        (
+            "interp_pairs",
+            "interp_points",
+            "recon_images",
+            "revision_rows",
+            "revision_cols",
+            "fig_rows",
+            "fig_columns",
+            "fig_images",
+            "fig_cols",
+        ),
+        _FIGURE,
+    ),
 }
 
 

@@ -20,6 +20,7 @@ Reference statistics are cached under a name holding the dataset's content hash 
 preprocessing) and the extractor's weights hash: torch-fidelity keys its cache by name only, so a
 name without them would silently reuse stale statistics.
 """
+
 import time
 from pathlib import Path
 
@@ -32,12 +33,11 @@ from ._compat import import_torch_fidelity
 from .data import dataset_info, digits_split, load_prepared
 from .disturbances import blur_tensor
 from .io import SuiteError, load_images_npz, load_torch, read_json, save_torch, sha256_file, to_float
-from .validate import finite_or_absent
 from .kept import calculate_metrics_keeping, save_kept
+from .validate import finite_or_absent
 
 tf = import_torch_fidelity()
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase  # noqa: E402
-
 
 # ----------------------------------------------------------------------------
 # The digits classifier used as a feature extractor.
@@ -62,17 +62,30 @@ class DigitsClassifier(nn.Module):
         super().__init__()
         if arch == "conv":
             self.body = nn.Sequential(
-                nn.Conv2d(3, 32, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),  # 16x16
-                nn.Conv2d(32, 64, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),  # 8x8
-                nn.Conv2d(64, 128, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),  # 4x4
-                nn.Flatten(), nn.Linear(128 * 16, 128),
+                nn.Conv2d(3, 32, 3, 1, 1),
+                nn.ReLU(),
+                nn.MaxPool2d(2),  # 16x16
+                nn.Conv2d(32, 64, 3, 1, 1),
+                nn.ReLU(),
+                nn.MaxPool2d(2),  # 8x8
+                nn.Conv2d(64, 128, 3, 1, 1),
+                nn.ReLU(),
+                nn.MaxPool2d(2),  # 4x4
+                nn.Flatten(),
+                nn.Linear(128 * 16, 128),
             )
         elif arch == "lenet":
             self.body = nn.Sequential(
-                nn.Conv2d(3, 16, 5, 1, 2), nn.Tanh(), nn.AvgPool2d(2),  # 16x16
-                nn.Conv2d(16, 48, 5, 1, 2), nn.Tanh(), nn.AvgPool2d(2),  # 8x8
-                nn.Conv2d(48, 96, 3, 2, 1), nn.Tanh(),  # 4x4
-                nn.Flatten(), nn.Linear(96 * 16, 128),
+                nn.Conv2d(3, 16, 5, 1, 2),
+                nn.Tanh(),
+                nn.AvgPool2d(2),  # 16x16
+                nn.Conv2d(16, 48, 5, 1, 2),
+                nn.Tanh(),
+                nn.AvgPool2d(2),  # 8x8
+                nn.Conv2d(48, 96, 3, 2, 1),
+                nn.Tanh(),  # 4x4
+                nn.Flatten(),
+                nn.Linear(96 * 16, 128),
             )
         else:
             raise SuiteError(f"unknown digits classifier architecture '{arch}'; known: {', '.join(self.ARCHS)}.")
@@ -134,18 +147,31 @@ def train_digits_classifier(data_dir, out_path, epochs: int = 12, seed: int = 0,
     with torch.no_grad():
         acc = (net(x_test)[1].argmax(1) == y_test).float().mean().item()
     if acc < 0.9:
-        raise SuiteError(f"digits classifier reached only {acc:.3f} test accuracy; its features would make FID meaningless.")
+        raise SuiteError(
+            f"digits classifier reached only {acc:.3f} test accuracy; its features would make FID meaningless."
+        )
     seconds = time.perf_counter() - start
-    save_torch(out_path, {"state_dict": net.state_dict(), "arch": arch, "seed": seed, "epochs": epochs,
-                          "test_accuracy": acc, "train_seconds": seconds})
+    save_torch(
+        out_path,
+        {
+            "state_dict": net.state_dict(),
+            "arch": arch,
+            "seed": seed,
+            "epochs": epochs,
+            "test_accuracy": acc,
+            "train_seconds": seconds,
+        },
+    )
     return {"test_accuracy": acc, "arch": arch, "seed": seed, "train_seconds": round(seconds, 1)}
 
 
 def load_digits_classifier(path) -> DigitsClassifier:
     ckpt = load_torch(path, "digits classifier")
     if not isinstance(ckpt, dict) or "arch" not in ckpt:
-        raise SuiteError(f"digits classifier {path} was written by an older ebmbench (unnormalised features, no "
-                         f"'arch' field); delete it and retrain with `python -m ebmbench classifier`.")
+        raise SuiteError(
+            f"digits classifier {path} was written by an older ebmbench (unnormalised features, no "
+            f"'arch' field); delete it and retrain with `python -m ebmbench classifier`."
+        )
     net = DigitsClassifier(ckpt["arch"])
     net.load_state_dict(ckpt["state_dict"])
     return net.eval()
@@ -157,7 +183,9 @@ class DigitsFeatureExtractor(FeatureExtractorBase):
     def __init__(self, name, features_list, feature_extractor_weights_path=None, **kwargs):
         super().__init__(name, features_list)
         if feature_extractor_weights_path is None:
-            raise SuiteError("the digits feature extractor needs its weights file (train it with `ebmbench classifier`).")
+            raise SuiteError(
+                "the digits feature extractor needs its weights file (train it with `ebmbench classifier`)."
+            )
         self.net = load_digits_classifier(feature_extractor_weights_path)
 
     @staticmethod
@@ -200,16 +228,23 @@ class _Images(torch.utils.data.Dataset):
         return torch.from_numpy(np.array(self.arr[i])).permute(2, 0, 1)
 
 
-INCEPTION_REMEDY = ("set metrics.inception_weights to a local copy of torch-fidelity's weights file "
-                    "(weights-inception-2015-12-05-6726825d.pth, see the README) or leave it empty to download")
+INCEPTION_REMEDY = (
+    "set metrics.inception_weights to a local copy of torch-fidelity's weights file "
+    "(weights-inception-2015-12-05-6726825d.pth, see the README) or leave it empty to download"
+)
 
 
 def extractor_spec(extractor: str, weights: str | None) -> tuple[dict, str]:
     """torch-fidelity kwargs for an extractor, and an id naming it exactly (weights hash)."""
     if extractor == "digits":
         if not weights or not Path(weights).exists():
-            raise SuiteError(f"digits classifier weights {weights} not found; train them with `python -m ebmbench classifier`.")
-        return {"feature_extractor": DigitsFeatureExtractor.NAME, "feature_extractor_weights_path": str(weights)}, f"digitsclf-{sha256_file(weights)[:12]}"
+            raise SuiteError(
+                f"digits classifier weights {weights} not found; train them with `python -m ebmbench classifier`."
+            )
+        return {
+            "feature_extractor": DigitsFeatureExtractor.NAME,
+            "feature_extractor_weights_path": str(weights),
+        }, f"digitsclf-{sha256_file(weights)[:12]}"
     if extractor == "inception":
         kw = {"feature_extractor": "inception-v3-compat"}
         if weights:
@@ -234,8 +269,10 @@ def logits_missing(extractor: str, weights) -> str | None:
     except Exception as err:
         raise SuiteError(f"Inception weights file {weights} is unreadable ({err}); {INCEPTION_REMEDY}.") from None
     if not isinstance(sd, dict) or "fc.weight" not in sd or "Mixed_7c.branch_pool.conv.weight" not in sd:
-        raise SuiteError(f"Inception weights file {weights} is not a state_dict of torch-fidelity's "
-                         f"inception-v3-compat; {INCEPTION_REMEDY}.")
+        raise SuiteError(
+            f"Inception weights file {weights} is not a state_dict of torch-fidelity's "
+            f"inception-v3-compat; {INCEPTION_REMEDY}."
+        )
     if not torch.count_nonzero(sd["fc.weight"]):
         return f"the Inception weights {Path(weights).name} have no classifier (all-zero fc layer: pool3 features only)"
     return None
@@ -265,8 +302,7 @@ def fid_of_features(a: torch.Tensor, b: torch.Tensor) -> float:
 # Precision and recall need k + 1 images in each set (a k-th neighbour other than the image itself).
 PRC_NEIGHBORHOOD = 3
 PRC_BATCH = 10000  # rows of each block of distances (torch-fidelity's prc_batch_size default)
-MIN_IMAGES = {"fid": 2, "kid": 2, "is": 10, "mse": 1,
-              "precision": PRC_NEIGHBORHOOD + 1, "recall": PRC_NEIGHBORHOOD + 1}
+MIN_IMAGES = {"fid": 2, "kid": 2, "is": 10, "mse": 1, "precision": PRC_NEIGHBORHOOD + 1, "recall": PRC_NEIGHBORHOOD + 1}
 
 
 def reconstruction_mse(path) -> dict:
@@ -276,7 +312,12 @@ def reconstruction_mse(path) -> dict:
     if original.shape != recon.shape:
         raise SuiteError(f"{path}: original {original.shape} and reconstruction {recon.shape} differ in shape.")
     if len(original) < MIN_IMAGES["mse"]:
-        return {"mse": None, "mse_unavailable": f"no reconstructions in {path}", "mse_n": 0, "mse_scale": "[0,1] pixels"}
+        return {
+            "mse": None,
+            "mse_unavailable": f"no reconstructions in {path}",
+            "mse_n": 0,
+            "mse_scale": "[0,1] pixels",
+        }
     per_image = ((original - recon) ** 2).mean(axis=(1, 2, 3))
     return {"mse": float(per_image.mean()), "mse_n": int(len(per_image)), "mse_scale": "[0,1] pixels"}
 
@@ -294,14 +335,26 @@ def precision_recall_of(kept: dict, extractor_name: str, cuda: bool) -> dict:
     gen, ref = (kept["features"][i][layer] for i in (1, 2))
     if cuda:
         gen, ref = gen.cuda(), ref.cuda()
-    m = prc_features_to_metric(gen, ref, prc_neighborhood=PRC_NEIGHBORHOOD, prc_batch_size=PRC_BATCH,
-                               save_cpu_ram=True, verbose=False)
-    return {"precision": m["precision"], "recall": m["recall"],
-            "prc_protocol": f"k={PRC_NEIGHBORHOOD} nearest neighbours (Kynkaanniemi et al. 2019) on layer '{layer}'"}
+    m = prc_features_to_metric(
+        gen, ref, prc_neighborhood=PRC_NEIGHBORHOOD, prc_batch_size=PRC_BATCH, save_cpu_ram=True, verbose=False
+    )
+    return {
+        "precision": m["precision"],
+        "recall": m["recall"],
+        "prc_protocol": f"k={PRC_NEIGHBORHOOD} nearest neighbours (Kynkaanniemi et al. 2019) on layer '{layer}'",
+    }
 
 
-def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, device: str = "cpu", recon_path=None,
-          precision_recall: bool = True) -> dict:
+def score(
+    samples_path,
+    data_dir,
+    extractor: str,
+    weights=None,
+    cache_dir=None,
+    device: str = "cpu",
+    recon_path=None,
+    precision_recall: bool = True,
+) -> dict:
     labels_path = Path(samples_path).with_name("samples.json")  # which run these samples come from
     labels = read_json(labels_path) if labels_path.exists() else {}
     features_path = Path(samples_path).with_name("features.npz")  # kept for the verdict's bootstrap
@@ -313,11 +366,18 @@ def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, 
     info = dataset_info(data_dir)
     reference = load_prepared(data_dir, "train")
     if samples.shape[1:] != reference.shape[1:]:
-        raise SuiteError(f"samples {samples_path} have image shape {samples.shape[1:]}, the dataset '{info['name']}' has {reference.shape[1:]}.")
-    for what, arr in (("generated images in " + str(samples_path), samples), (f"reference images in '{info['name']}'", reference)):
+        raise SuiteError(
+            f"samples {samples_path} have image shape {samples.shape[1:]}, the dataset '{info['name']}' has {reference.shape[1:]}."
+        )
+    for what, arr in (
+        ("generated images in " + str(samples_path), samples),
+        (f"reference images in '{info['name']}'", reference),
+    ):
         if len(arr) < MIN_IMAGES["fid"]:
-            raise SuiteError(f"{len(arr)} {what}: FID and KID need at least {MIN_IMAGES['fid']} (a covariance), "
-                             f"IS at least {MIN_IMAGES['is']}; generate more (sample --n).")
+            raise SuiteError(
+                f"{len(arr)} {what}: FID and KID need at least {MIN_IMAGES['fid']} (a covariance), "
+                f"IS at least {MIN_IMAGES['is']}; generate more (sample --n)."
+            )
     kw, extractor_id = extractor_spec(extractor, weights)
     no_logits = logits_missing(extractor, weights)
     isc = len(samples) >= MIN_IMAGES["is"] and no_logits is None
@@ -326,10 +386,16 @@ def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, 
     metrics, kept = calculate_metrics_keeping(
         input1=_Images(samples),
         input2=_Images(reference),
-        fid=True, isc=isc, kid=True,
+        fid=True,
+        isc=isc,
+        kid=True,
         kid_subset_size=min(1000, len(samples), len(reference)),
-        cuda=cuda, save_cpu_ram=not cuda, verbose=False, batch_size=100,
-        cache=cache_dir is not None, cache_root=str(cache_dir) if cache_dir else None,
+        cuda=cuda,
+        save_cpu_ram=not cuda,
+        verbose=False,
+        batch_size=100,
+        cache=cache_dir is not None,
+        cache_root=str(cache_dir) if cache_dir else None,
         input2_cache_name=f"{info['name']}-train-{info['sha256'][:16]}-{extractor_id}",
         **kw,
     )
@@ -347,15 +413,18 @@ def score(samples_path, data_dir, extractor: str, weights=None, cache_dir=None, 
         "extractor": extractor_id,
     }
     if not isc:
-        out["is_unavailable"] = no_logits or f"fewer than {MIN_IMAGES['is']} generated images (IS averages over 10 splits)"
+        out["is_unavailable"] = (
+            no_logits or f"fewer than {MIN_IMAGES['is']} generated images (IS averages over 10 splits)"
+        )
     if prc:
         out |= precision_recall_of(kept, kw["feature_extractor"], cuda)
         out["prc_protocol"] += f" of {extractor_id}"
     elif precision_recall:
         for k in ("precision", "recall"):
             out[k] = None
-            out[f"{k}_unavailable"] = (f"fewer than {MIN_IMAGES[k]} generated or reference images "
-                                       f"(k = {PRC_NEIGHBORHOOD} nearest neighbours)")
+            out[f"{k}_unavailable"] = (
+                f"fewer than {MIN_IMAGES[k]} generated or reference images (k = {PRC_NEIGHBORHOOD} nearest neighbours)"
+            )
     if recon_path:
         out.update(reconstruction_mse(recon_path))
     out["features"] = save_kept(features_path, kept)

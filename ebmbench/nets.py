@@ -4,6 +4,7 @@ A network returns raw scalars; each method says in its own file whether that sca
 or a negative energy (the papers differ), so the sign lives next to the paper's equations.
 Architectures used by a single paper live in that method's file.
 """
+
 import torch
 from torch import nn
 
@@ -107,4 +108,3 @@ def xavier_init(module: nn.Module) -> None:
             nn.init.xavier_normal_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-

@@ -9,6 +9,7 @@ Written as CSV and Markdown under results/paper_tables/, plus `verdicts.html` be
 the comparison table coloured by verdict class (the report shows it first, after the comparison
 page).
 """
+
 import html
 import re
 from pathlib import Path
@@ -18,8 +19,14 @@ import pandas as pd
 from .io import atomic_path, write_text
 from .verdict import verdict_class
 
-COLOURS = {"reproduced": "#c8e6c9", "better": "#bbdefb", "worse": "#ffcdd2", "inconclusive": "#fff9c4",
-           "not run": "#eeeeee", "diverged": "#e1bee7"}
+COLOURS = {
+    "reproduced": "#c8e6c9",
+    "better": "#bbdefb",
+    "worse": "#ffcdd2",
+    "inconclusive": "#fff9c4",
+    "not run": "#eeeeee",
+    "diverged": "#e1bee7",
+}
 
 
 def slug(source: str) -> str:
@@ -40,8 +47,13 @@ def paper_table(df: pd.DataFrame, numbers: list, source: str) -> pd.DataFrame:
     cols = list(dict.fromkeys(f"{p.dataset} {p.metric.upper()}" for p in mine))
     table = pd.DataFrame("-", index=pd.Index(rows, name=source), columns=cols)
     for p in mine:
-        hit = df[(df["paper_source"] == source) & (df["paper_method"] == p.method) & (df["dataset"] == p.dataset)
-                 & (df["metric"] == p.metric) & (df["paper"] == p.value)]
+        hit = df[
+            (df["paper_source"] == source)
+            & (df["paper_method"] == p.method)
+            & (df["dataset"] == p.dataset)
+            & (df["metric"] == p.metric)
+            & (df["paper"] == p.value)
+        ]
         table.loc[p.method, f"{p.dataset} {p.metric.upper()}"] = _cell(p, None if hit.empty else hit.iloc[0])
     return table
 
@@ -69,8 +81,21 @@ def write_paper_tables(df: pd.DataFrame, numbers: list, out_dir) -> list[Path]:
 
 def verdict_html(df: pd.DataFrame) -> str:
     """The measured rows and every paper number's verdict, each row coloured by its verdict class."""
-    cols = ["method", "dataset", "metric", "measured", "n_generated", "estimate", "estimator", "half_width",
-            "interval", "paper", "paper_method", "paper_source", "verdict"]
+    cols = [
+        "method",
+        "dataset",
+        "metric",
+        "measured",
+        "n_generated",
+        "estimate",
+        "estimator",
+        "half_width",
+        "interval",
+        "paper",
+        "paper_method",
+        "paper_source",
+        "verdict",
+    ]
     cols = [c for c in cols if c in df.columns]
     fmt = lambda v: "" if pd.isna(v) else f"{v:.4g}" if isinstance(v, float) else html.escape(str(v))  # noqa: E731
     body = []
@@ -78,7 +103,9 @@ def verdict_html(df: pd.DataFrame) -> str:
         colour = COLOURS[verdict_class(r["verdict"])] if isinstance(r.get("verdict"), str) else "#ffffff"
         body.append(f'<tr style="background:{colour}">' + "".join(f"<td>{fmt(r[c])}</td>" for c in cols) + "</tr>")
     legend = " ".join(f'<span style="background:{c};padding:2px 6px">{k}</span>' for k, c in COLOURS.items())
-    return ("<html><head><meta charset='utf-8'><title>Verdicts</title></head><body>"
-            f"<p>Verdict per paper number (95 % interval over seeds and generated samples): {legend}</p>"
-            "<table border='1' cellspacing='0' cellpadding='3' style='border-collapse:collapse;font-size:12px'>"
-            "<tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>" + "".join(body) + "</table></body></html>\n")
+    return (
+        "<html><head><meta charset='utf-8'><title>Verdicts</title></head><body>"
+        f"<p>Verdict per paper number (95 % interval over seeds and generated samples): {legend}</p>"
+        "<table border='1' cellspacing='0' cellpadding='3' style='border-collapse:collapse;font-size:12px'>"
+        "<tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>" + "".join(body) + "</table></body></html>\n"
+    )

@@ -68,7 +68,9 @@ def training_curves(log: list[dict], path, title: str = "") -> None:
             ax.plot(it, y, alpha=0.35, lw=0.8)
             w = max(1, len(y) // 50)  # moving average for readability
             if len(y) >= w:
-                ax.plot(it[w - 1:], np.convolve(y, np.ones(w) / w, mode="valid"), label=k, color=ax.lines[-1].get_color())
+                ax.plot(
+                    it[w - 1 :], np.convolve(y, np.ones(w) / w, mode="valid"), label=k, color=ax.lines[-1].get_color()
+                )
         ax.set_title(name)
         ax.set_xlabel("iteration")
         ax.legend(fontsize=8)

@@ -1,6 +1,7 @@
 """Where a number came from, recorded in every metrics.json: the image (or "local"), the code's git
 commit and whether the tree was dirty, the torch stack's versions, the device, and a hash of the
 run's configuration, so that a table row can be traced to the exact software that made it."""
+
 import hashlib
 import json
 import os
@@ -57,11 +58,20 @@ def provenance(samples_path, device: str) -> dict:
     tag = os.environ.get("EBMBENCH_IMAGE_TAG")
     if tag:
         record = Path(os.environ.get(RECORD_IN_IMAGE, "/nonexistent"))
-        where = {"image": tag, "image_id": read_json(record)["image_id"] if record.is_file() else None,
-                 "git_commit": os.environ.get("EBMBENCH_GIT_COMMIT") or None,
-                 "git_dirty": {"true": True, "false": False}.get(os.environ.get("EBMBENCH_GIT_DIRTY", ""))}
+        where = {
+            "image": tag,
+            "image_id": read_json(record)["image_id"] if record.is_file() else None,
+            "git_commit": os.environ.get("EBMBENCH_GIT_COMMIT") or None,
+            "git_dirty": {"true": True, "false": False}.get(os.environ.get("EBMBENCH_GIT_DIRTY", "")),
+        }
     else:
         where = {"image": "local", "image_id": None, **git_state()}
-    return {**where, "ebmbench": __version__, "torch": _version("torch"), "torchvision": _version("torchvision"),
-            "torch_fidelity": _version("torch-fidelity"), "device": device_name(device),
-            "config_hash": config_hash(samples_path)}
+    return {
+        **where,
+        "ebmbench": __version__,
+        "torch": _version("torch"),
+        "torchvision": _version("torchvision"),
+        "torch_fidelity": _version("torch-fidelity"),
+        "device": device_name(device),
+        "config_hash": config_hash(samples_path),
+    }

@@ -1,4 +1,5 @@
 """Resolve a method id and a preset to a Config, failing with the valid choices."""
+
 import pkgutil
 
 from .io import SuiteError

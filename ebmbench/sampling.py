@@ -1,4 +1,5 @@
 """From a trained run: N samples (uint8 NHWC .npz + grid), test reconstructions, paper figures."""
+
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +11,20 @@ from .io import SuiteError, remove_outputs, save_npz, to_float, to_uint8, write_
 from .loop import load_run, seeded_generator
 from .plots import image_grid, text_image
 
-
 # What `generate` writes into its folder (and metrics.json, computed from those samples).
 SAMPLE_OUTPUTS = ("samples.npz", "samples.json", "grid.png", "figures", "metrics.json")
 
 
-def generate(run_dir, n: int, out_dir, seed: int = 0, data_dir=None, n_recon: int = 500,
-             device: str = "auto", progress: bool = True) -> dict:
+def generate(
+    run_dir,
+    n: int,
+    out_dir,
+    seed: int = 0,
+    data_dir=None,
+    n_recon: int = 500,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict:
     """Write samples.npz, samples.json and grid.png to out_dir; with data_dir also out_dir/figures/:
     recon.npz + recon.png (if the method reconstructs) and the method's figures.
     Batch b draws from a generator seeded (seed, b)."""
@@ -31,7 +39,10 @@ def generate(run_dir, n: int, out_dir, seed: int = 0, data_dir=None, n_recon: in
         h, w, c = identity["image_shape"]
         save_npz(out_dir / "samples.npz", images=np.zeros((0, h, w, c), np.uint8))
         write_json(out_dir / "samples.json", {**labels, **status})
-        text_image(f"{identity['method']}: diverged at iteration {status['iter']}\n({status['quantity']})", out_dir / "grid.png")
+        text_image(
+            f"{identity['method']}: diverged at iteration {status['iter']}\n({status['quantity']})",
+            out_dir / "grid.png",
+        )
         return {"status": "diverged"}
     bs, per_call = identity["config"]["batch_size"], model.sample_chunk()
     chunks = []
@@ -70,6 +81,8 @@ def uniform_noise(data_dir, n: int, out_dir, seed: int = 0) -> None:
     h, w, c = info["image_shape"]
     images = np.random.RandomState(seed).randint(0, 256, (n, h, w, c), dtype=np.uint8)
     save_npz(Path(out_dir) / "samples.npz", images=images)
-    write_json(Path(out_dir) / "samples.json", {"method": "uniform_noise", "dataset": info["name"], "seed": seed,
-                                                "data_sha256": info["sha256"]})
+    write_json(
+        Path(out_dir) / "samples.json",
+        {"method": "uniform_noise", "dataset": info["name"], "seed": seed, "data_sha256": info["sha256"]},
+    )
     image_grid(images[:64], Path(out_dir) / "grid.png", nrow=8)

@@ -10,22 +10,40 @@ One row per method x dataset x metric x paper source. Status:
   diverged         training diverged; no number is reported
   unavailable (..) the metric could not be computed for a seed (e.g. too few images); the reason
 """
+
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .io import atomic_path, read_json
-from .registry import get_method, method_ids
 from .paper_numbers import load as load_paper_numbers
 from .paper_tables import write_paper_tables
+from .registry import get_method, method_ids
 from .verdict import VERDICT_COLUMNS, verdict_fields
 
 METRICS = ("fid", "is", "kid", "precision", "recall", "mse")
 LOWER_IS_BETTER = {"fid": True, "kid": True, "mse": True, "is": False, "precision": False, "recall": False}
-COLUMNS = ["method", "ablates", "dataset", "metric", "measured", "std", "n_seeds", "n_generated", "n_reference",
-           "extractor", "paper", "paper_method", "paper_protocol", "paper_source", "paper_verified", "paper_tolerance",
-           "difference", "status"]
+COLUMNS = [
+    "method",
+    "ablates",
+    "dataset",
+    "metric",
+    "measured",
+    "std",
+    "n_seeds",
+    "n_generated",
+    "n_reference",
+    "extractor",
+    "paper",
+    "paper_method",
+    "paper_protocol",
+    "paper_source",
+    "paper_verified",
+    "paper_tolerance",
+    "difference",
+    "status",
+]
 COLUMNS += VERDICT_COLUMNS  # the interval over seeds and samples, and the verdict (ebmbench.verdict)
 COLUMNS += ["image"]  # the image tag(s) the group's numbers came from, or "local" (ebmbench.provenance)
 
@@ -43,8 +61,14 @@ def _status(metric, measured, paper, tolerance) -> str:
 
 
 def _paper_fields(p) -> dict:
-    return {"paper": p.value, "paper_method": p.method, "paper_protocol": p.protocol, "paper_source": p.source,
-            "paper_verified": p.verified, "paper_tolerance": p.tolerance}
+    return {
+        "paper": p.value,
+        "paper_method": p.method,
+        "paper_protocol": p.protocol,
+        "paper_source": p.source,
+        "paper_verified": p.verified,
+        "paper_tolerance": p.tolerance,
+    }
 
 
 def build_table(metric_files, datasets=(), out=None) -> pd.DataFrame:
@@ -60,24 +84,39 @@ def build_table(metric_files, datasets=(), out=None) -> pd.DataFrame:
             matches = [p for p in paper if p.suite_id == method and p.dataset == dataset and p.metric == metric]
             if not any(metric in r for r in ok) and not matches and len(ok) == len(rs):
                 continue
-            base = {"method": method, "ablates": " ".join(ablates(method)), "dataset": dataset, "metric": metric,
-                    "n_seeds": len(ok)}
+            base = {
+                "method": method,
+                "ablates": " ".join(ablates(method)),
+                "dataset": dataset,
+                "metric": metric,
+                "n_seeds": len(ok),
+            }
             base["image"] = " ".join(sorted({r["provenance"]["image"] for r in rs if "provenance" in r}))
             vals = [r[metric] for r in ok if metric in r]
             # score records why a metric could not be computed; a seed scored without a metric the others
             # have (e.g. --no-precision-recall on one) would leave a mean over fewer seeds passing for all
-            absent = [f"seed {r.get('seed')}: {r.get(metric + '_unavailable', 'not computed')}" for r in ok
-                      if r.get(metric) is None] if any(metric in r for r in ok) else []
+            absent = (
+                [
+                    f"seed {r.get('seed')}: {r.get(metric + '_unavailable', 'not computed')}"
+                    for r in ok
+                    if r.get(metric) is None
+                ]
+                if any(metric in r for r in ok)
+                else []
+            )
             if len(ok) < len(rs):  # any diverged seed: the group reports no number
                 base.update(status="diverged", n_seeds=len(rs))
             elif absent:  # a mean over the other seeds would pass for the whole group's
                 base.update(status=f"unavailable ({'; '.join(absent)})")
             elif vals:
                 ref = ok[0]
-                base.update(measured=float(np.mean(vals)), std=float(np.std(vals, ddof=1)) if len(vals) > 1 else np.nan,
-                            n_generated=ref.get("mse_n") if metric == "mse" else ref["n_generated"],
-                            n_reference=np.nan if metric == "mse" else ref["n_reference"],
-                            extractor=ref.get("mse_scale") if metric == "mse" else ref["extractor"])
+                base.update(
+                    measured=float(np.mean(vals)),
+                    std=float(np.std(vals, ddof=1)) if len(vals) > 1 else np.nan,
+                    n_generated=ref.get("mse_n") if metric == "mse" else ref["n_generated"],
+                    n_reference=np.nan if metric == "mse" else ref["n_reference"],
+                    extractor=ref.get("mse_scale") if metric == "mse" else ref["extractor"],
+                )
                 base["status"] = "reference" if method == "uniform_noise" else "no paper number"
             else:
                 continue
@@ -95,9 +134,18 @@ def build_table(metric_files, datasets=(), out=None) -> pd.DataFrame:
                 rows.append(row)
     for p in paper:
         if p.dataset in datasets and (p.suite_id, p.dataset, p.metric) not in measured_keys:
-            rows.append({"method": p.suite_id or p.method, "ablates": " ".join(ablates(p.suite_id)),
-                         "dataset": p.dataset, "metric": p.metric, "n_seeds": 0,
-                         "status": "paper only", **_paper_fields(p), **verdict_fields([], 0, p.metric, p, True)})
+            rows.append(
+                {
+                    "method": p.suite_id or p.method,
+                    "ablates": " ".join(ablates(p.suite_id)),
+                    "dataset": p.dataset,
+                    "metric": p.metric,
+                    "n_seeds": 0,
+                    "status": "paper only",
+                    **_paper_fields(p),
+                    **verdict_fields([], 0, p.metric, p, True),
+                }
+            )
     df = pd.DataFrame(rows, columns=COLUMNS)
     if out is not None:
         with atomic_path(out) as tmp:
@@ -121,8 +169,20 @@ def beside(method) -> tuple:
     return (parents[0], 1, method) if parents else (method, 0, "")
 
 
-ORDERING_COLUMNS = ["dataset", "metric", "better", "worse", "better_measured", "better_std", "worse_measured",
-                    "worse_std", "n_seeds", "holds", "paper_source", "paper_values"]
+ORDERING_COLUMNS = [
+    "dataset",
+    "metric",
+    "better",
+    "worse",
+    "better_measured",
+    "better_std",
+    "worse_measured",
+    "worse_std",
+    "n_seeds",
+    "holds",
+    "paper_source",
+    "paper_values",
+]
 
 
 def paper_orderings(paper=None) -> dict:
@@ -164,14 +224,26 @@ def build_orderings(table: pd.DataFrame, out=None, paper=None) -> pd.DataFrame:
             else:
                 first = b.measured < w.measured if LOWER_IS_BETTER[metric] else b.measured > w.measured
                 holds = "yes" if first else "no"
-            rows.append({"dataset": dataset, "metric": metric, "better": better, "worse": worse,
-                         "better_measured": b.measured, "better_std": b.std, "worse_measured": w.measured,
-                         "worse_std": w.std, "n_seeds": min(b.n_seeds, w.n_seeds), "holds": holds,
-                         "paper_source": source,
-                         "paper_values": "; ".join(f"{d} {v[0]:g} vs {v[1]:g}" for d, v in shown.items())})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "metric": metric,
+                    "better": better,
+                    "worse": worse,
+                    "better_measured": b.measured,
+                    "better_std": b.std,
+                    "worse_measured": w.measured,
+                    "worse_std": w.std,
+                    "n_seeds": min(b.n_seeds, w.n_seeds),
+                    "holds": holds,
+                    "paper_source": source,
+                    "paper_values": "; ".join(f"{d} {v[0]:g} vs {v[1]:g}" for d, v in shown.items()),
+                }
+            )
     df = pd.DataFrame(rows, columns=ORDERING_COLUMNS)
-    df = df.sort_values(["dataset", "better", "worse", "metric", "paper_source"], key=lambda c: c.map(str),
-                        ignore_index=True)
+    df = df.sort_values(
+        ["dataset", "better", "worse", "metric", "paper_source"], key=lambda c: c.map(str), ignore_index=True
+    )
     if out is not None:
         with atomic_path(out) as tmp:
             df.to_csv(tmp, index=False, float_format="%.6g")
@@ -180,13 +252,18 @@ def build_orderings(table: pd.DataFrame, out=None, paper=None) -> pd.DataFrame:
 
 def format_orderings(df: pd.DataFrame) -> str:
     """The printed summary: one line per paper ordering and dataset, measured mean +- std over seeds."""
+
     def value(m, s):
         return "n/a" if pd.isna(m) else f"{m:.4g}" + ("" if pd.isna(s) else f" +- {s:.2g}")
 
-    lines = ["Orderings the papers print between a method and its baseline (better vs worse there), measured here "
-             "(mean +- std over seeds):"]
+    lines = [
+        "Orderings the papers print between a method and its baseline (better vs worse there), measured here "
+        "(mean +- std over seeds):"
+    ]
     for r in df.itertuples():
-        lines.append(f"  {r.dataset} {r.metric}: {r.better} {value(r.better_measured, r.better_std)} vs {r.worse} "
-                     f"{value(r.worse_measured, r.worse_std)} ({r.n_seeds} seed{'s' * (r.n_seeds != 1)}) -> holds: {r.holds}   "
-                     f"[{r.paper_source}: {r.paper_values}]")
+        lines.append(
+            f"  {r.dataset} {r.metric}: {r.better} {value(r.better_measured, r.better_std)} vs {r.worse} "
+            f"{value(r.worse_measured, r.worse_std)} ({r.n_seeds} seed{'s' * (r.n_seeds != 1)}) -> holds: {r.holds}   "
+            f"[{r.paper_source}: {r.paper_values}]"
+        )
     return "\n".join(lines if len(df) else lines[:1] + ["  (none: no method and its baseline were both run)"])

@@ -6,6 +6,7 @@ inputs exist and have the right kind, outputs are writable and are folders where
 device strings are valid and available, weights files are what they claim to be, and the
 dataset spec obeys config/schema.yaml as the workflow's config does.
 """
+
 import json
 import math
 import os
@@ -33,8 +34,10 @@ def device(name: str) -> None:
             raise SuiteError(f"--device '{name}' requested but no CUDA GPU is visible; use cpu or auto.")
         index = int(name.split(":")[1]) if ":" in name else 0
         if index >= torch.cuda.device_count():
-            raise SuiteError(f"--device '{name}': only {torch.cuda.device_count()} CUDA device(s) are visible "
-                             f"(cuda:0 .. cuda:{torch.cuda.device_count() - 1}).")
+            raise SuiteError(
+                f"--device '{name}': only {torch.cuda.device_count()} CUDA device(s) are visible "
+                f"(cuda:0 .. cuda:{torch.cuda.device_count() - 1})."
+            )
 
 
 def at_least(option: str, value, minimum: int = 1) -> None:
@@ -70,15 +73,21 @@ def _writable_ancestor(path: Path, option: str) -> None:
     if not anc.is_dir():
         raise SuiteError(f"{option} {path}: {anc} is a file where a folder is meant; remove it or choose another path.")
     if os.statvfs(anc).f_flag & os.ST_RDONLY:
-        raise SuiteError(f"{option} {path}: the file system holding {anc} is read-only; write the outputs to a writable location.")
+        raise SuiteError(
+            f"{option} {path}: the file system holding {anc} is read-only; write the outputs to a writable location."
+        )
     if not os.access(anc, os.W_OK | os.X_OK):
-        raise SuiteError(f"{option} {path}: permission denied in {anc}; make it writable for this user (chmod/chown) or write elsewhere.")
+        raise SuiteError(
+            f"{option} {path}: permission denied in {anc}; make it writable for this user (chmod/chown) or write elsewhere."
+        )
 
 
 def out_folder(path, option: str = "--out") -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise SuiteError(f"{option} {path} is an existing file, but a folder is meant; remove it or choose another path.")
+        raise SuiteError(
+            f"{option} {path} is an existing file, but a folder is meant; remove it or choose another path."
+        )
     _writable_ancestor(path / "x", option)
     return path
 
@@ -86,7 +95,9 @@ def out_folder(path, option: str = "--out") -> Path:
 def out_file(path, option: str = "--out") -> Path:
     path = Path(path)
     if path.is_dir():
-        raise SuiteError(f"{option} {path} is an existing folder, but a file is meant; give a file path such as {path / 'out'}.")
+        raise SuiteError(
+            f"{option} {path} is an existing folder, but a file is meant; give a file path such as {path / 'out'}."
+        )
     _writable_ancestor(path, option)
     return path
 
@@ -110,10 +121,14 @@ def dataset_spec(name: str, text: str) -> dict:
     try:
         spec = json.loads(text)
     except json.JSONDecodeError as err:
-        raise SuiteError(f"--spec {text!r} is not JSON ({err.msg} at character {err.pos}); "
-                         f"give the dataset's config entry, e.g. '{{\"kind\": \"folder\", \"path\": \"/data/x\"}}'.") from None
+        raise SuiteError(
+            f"--spec {text!r} is not JSON ({err.msg} at character {err.pos}); "
+            f'give the dataset\'s config entry, e.g. \'{{"kind": "folder", "path": "/data/x"}}\'.'
+        ) from None
     if not isinstance(spec, dict):
-        raise SuiteError(f"--spec {text!r} must be a JSON object (the dataset's config entry), not {type(spec).__name__}.")
+        raise SuiteError(
+            f"--spec {text!r} must be a JSON object (the dataset's config entry), not {type(spec).__name__}."
+        )
     import jsonschema
     import yaml
 
@@ -135,10 +150,15 @@ def samples_match_data(samples: Path, info: dict) -> None:
     if not labels_path.exists():
         return  # samples made outside the suite carry no run labels
     labels = read_json(labels_path)
-    if labels.get("dataset", info["name"]) != info["name"] or labels.get("data_sha256", info["sha256"]) != info["sha256"]:
+    if (
+        labels.get("dataset", info["name"]) != info["name"]
+        or labels.get("data_sha256", info["sha256"]) != info["sha256"]
+    ):
         what = "dataset" if labels.get("dataset", info["name"]) != info["name"] else "prepared data (content hash)"
-        raise SuiteError(f"samples {samples} come from a run trained on '{labels.get('dataset')}', another {what} than "
-                         f"--data '{info['name']}'; score them against the data they were trained on.")
+        raise SuiteError(
+            f"samples {samples} come from a run trained on '{labels.get('dataset')}', another {what} than "
+            f"--data '{info['name']}'; score them against the data they were trained on."
+        )
 
 
 def digits_weights(path) -> None:
@@ -149,8 +169,10 @@ def digits_weights(path) -> None:
 
     path = input_file(path, "digits classifier weights")
     ckpt = load_torch(path, "digits classifier")
-    not_it = SuiteError(f"--weights {path} is not a digits classifier (a file written by `ebmbench classifier`); "
-                        f"pass resources/digits_classifier.pt or retrain it with `ebmbench classifier`.")
+    not_it = SuiteError(
+        f"--weights {path} is not a digits classifier (a file written by `ebmbench classifier`); "
+        f"pass resources/digits_classifier.pt or retrain it with `ebmbench classifier`."
+    )
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
         raise not_it
     try:
@@ -174,8 +196,10 @@ def cache_entries(cache_dir, prefix: str) -> None:
         except (zipfile.BadZipFile, OSError, EOFError):
             bad = "archive"
         if bad is not None:
-            raise SuiteError(f"cached reference statistics {p} are truncated or corrupt; delete the file "
-                             f"(it is recomputed on the next score).")
+            raise SuiteError(
+                f"cached reference statistics {p} are truncated or corrupt; delete the file "
+                f"(it is recomputed on the next score)."
+            )
 
 
 # ----------------------------------------------------------------------------
@@ -235,8 +259,10 @@ def _sample(a):
         info = prepared(a.data)
         identity = read_json(run / "config.json") if (run / "config.json").exists() else {}
         if identity.get("data_sha256", info["sha256"]) != info["sha256"]:
-            raise SuiteError(f"run {run} was trained on '{identity.get('dataset')}', other data than --data {a.data} "
-                             f"('{info['name']}'); pass the prepared folder it was trained on.")
+            raise SuiteError(
+                f"run {run} was trained on '{identity.get('dataset')}', other data than --data {a.data} "
+                f"('{info['name']}'); pass the prepared folder it was trained on."
+            )
     out_folder(a.out)
 
 
@@ -255,8 +281,10 @@ def _score(a):
     samples_match_data(samples, info)
     if a.extractor == "digits":
         if a.weights is None:
-            raise SuiteError("--extractor digits needs --weights, the digits classifier written by `ebmbench classifier` "
-                             "(resources/digits_classifier.pt in the workflow).")
+            raise SuiteError(
+                "--extractor digits needs --weights, the digits classifier written by `ebmbench classifier` "
+                "(resources/digits_classifier.pt in the workflow)."
+            )
         digits_weights(a.weights)
     elif a.weights is not None:
         input_file(a.weights, "Inception weights file")
@@ -281,13 +309,17 @@ def metrics_record(path) -> dict:
         need += ["n_generated", "n_reference", "extractor"] + (["mse_n", "mse_scale"] if "mse" in m else [])
     missing = [k for k in need if k not in m]
     if missing:
-        raise SuiteError(f"metrics file {path} lacks {', '.join(missing)}; it was not written by `ebmbench score` "
-                         f"(or by an older version): rerun the score step.")
+        raise SuiteError(
+            f"metrics file {path} lacks {', '.join(missing)}; it was not written by `ebmbench score` "
+            f"(or by an older version): rerun the score step."
+        )
     for k in METRICS:
         v = m.get(k)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
-            raise SuiteError(f"metrics file {path}: {k} = {v!r} is not a finite number; rerun the score step "
-                             f"(a metric that cannot be computed is written as null with its reason).")
+            raise SuiteError(
+                f"metrics file {path}: {k} = {v!r} is not a finite number; rerun the score step "
+                f"(a metric that cannot be computed is written as null with its reason)."
+            )
     return m
 
 
@@ -299,8 +331,10 @@ def _table(a):
         m = metrics_record(f)
         key = (m["method"], m["dataset"], m.get("seed"))
         if key in seen:  # counted twice it would pass for two seeds with std 0
-            raise SuiteError(f"{f} and {seen[key]} are both method {key[0]}, dataset {key[1]}, seed {key[2]}; "
-                             f"give each run once (is a seed, dataset or method listed twice in the config?).")
+            raise SuiteError(
+                f"{f} and {seen[key]} are both method {key[0]}, dataset {key[1]}, seed {key[2]}; "
+                f"give each run once (is a seed, dataset or method listed twice in the config?)."
+            )
         seen[key] = f
     out_file(a.out)
 
@@ -333,8 +367,18 @@ def _params(a):
         get_method(m)
 
 
-CHECKS = {"prepare": _prepare, "classifier": _classifier, "train": _train, "sample": _sample, "noise": _noise,
-          "score": _score, "table": _table, "check": _check, "agreement": _agreement, "params": _params}
+CHECKS = {
+    "prepare": _prepare,
+    "classifier": _classifier,
+    "train": _train,
+    "sample": _sample,
+    "noise": _noise,
+    "score": _score,
+    "table": _table,
+    "check": _check,
+    "agreement": _agreement,
+    "params": _params,
+}
 
 
 def command(a) -> None:

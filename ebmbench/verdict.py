@@ -25,6 +25,7 @@ Verdicts (`verdict`):
   diverged      training diverged; no number
 A paper number not checked against its paper (verified = False) gets " [unverified]" appended.
 """
+
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,8 +120,9 @@ class Estimate:
 
 
 @_one_thread
-def estimate_fid(features, mu_ref, sigma_ref, paper_n: int | None, seed: int = 0, n_boot: int = N_BOOT,
-                 boot_max: int = BOOT_MAX) -> Estimate:
+def estimate_fid(
+    features, mu_ref, sigma_ref, paper_n: int | None, seed: int = 0, n_boot: int = N_BOOT, boot_max: int = BOOT_MAX
+) -> Estimate:
     """FID at the paper's N where the run has that many samples, else FID-inf; with its bootstrap
     standard error (the same estimator recomputed on each resample)."""
     rng = np.random.default_rng(seed)
@@ -155,7 +157,7 @@ def inception_score(logits: np.ndarray, splits: int = 10, shuffle_seed: int | No
     logp = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
     out = []
     for i in range(splits):
-        chunk = logp[i * n // splits:(i + 1) * n // splits]
+        chunk = logp[i * n // splits : (i + 1) * n // splits]
         p = np.exp(chunk)
         out.append(np.exp((p * (chunk - np.log(p.mean(0)))).sum(1).mean()))
     return float(np.mean(out))
@@ -166,7 +168,9 @@ def estimate_is(logits, seed: int = 0, n_boot: int = N_BOOT) -> Estimate:
     rng = np.random.default_rng(seed)
     logits = np.asarray(logits, dtype=np.float64)
     raw = inception_score(logits)
-    boots = [inception_score(logits[rng.integers(0, len(logits), len(logits))], shuffle_seed=None) for _ in range(n_boot)]
+    boots = [
+        inception_score(logits[rng.integers(0, len(logits), len(logits))], shuffle_seed=None) for _ in range(n_boot)
+    ]
     return Estimate(raw, float(np.std(boots, ddof=1)), raw, len(logits), "raw")
 
 
@@ -213,8 +217,15 @@ def combine(values, ses=(), n_samples: int | None = None) -> Interval:
 VERDICTS = ("reproduced", "better", "worse", "inconclusive", "not run", "diverged")
 
 
-def verdict(interval: Interval | None, paper: float, lower_is_better: bool, allowance: float = 0.0,
-            verified: bool = True, diverged: bool = False, max_rel_width: float = MAX_REL_WIDTH) -> str:
+def verdict(
+    interval: Interval | None,
+    paper: float,
+    lower_is_better: bool,
+    allowance: float = 0.0,
+    verified: bool = True,
+    diverged: bool = False,
+    max_rel_width: float = MAX_REL_WIDTH,
+) -> str:
     """The verdict string of one paper number against one measured interval (see module doc)."""
     if diverged:
         v = "diverged"
@@ -251,7 +262,7 @@ def load_kept(path) -> dict | None:
         return {k: f[k] for k in f.files} if "fid_layer" in f.files else None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _run_estimate(features_path, metric: str, paper_n: int | None, seed: int) -> Estimate | None:
     kept = load_kept(features_path)
     if kept is None:
@@ -284,6 +295,9 @@ def verdict_fields(ok: list[dict], n_runs: int, metric: str, p, lower_is_better:
         iv, how = measured_interval(ok, metric, p.n_generated if p is not None else None)
         out = {"estimate": iv.mean, "estimator": how, "half_width": iv.half_width, "interval": iv.text}
     if p is not None:
-        out |= {"paper_allowance": p.allowance, "allowance_reason": p.allowance_reason,
-                "verdict": verdict(iv, p.value, lower_is_better, p.allowance, p.verified, diverged)}
+        out |= {
+            "paper_allowance": p.allowance,
+            "allowance_reason": p.allowance_reason,
+            "verdict": verdict(iv, p.value, lower_is_better, p.allowance, p.verified, diverged),
+        }
     return out

@@ -1,5 +1,6 @@
 """The registry of methods: id -> "module:Class". Each module reads like its paper; modules are
 imported on first use so that one method's run does not import the others."""
+
 METHODS = {
     "short_run": "ebmbench.methods.short_run:ShortRun",  # Nijkamp et al. 2019
     "coop_vae_ebm": "ebmbench.methods.coop_vae_ebm:CoopVAEBM",  # Xie, Zheng, Li 2021

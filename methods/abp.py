@@ -34,16 +34,17 @@ Departures from Han et al. 2017 (all to make the run a like-for-like ablation of
   - Published ABP numbers come from citing papers (Cui, Wu & Han CVPR 2023 Table 1 FID; Cui & Han
     NeurIPS 2023 Table 3 MSE), whose protocol for this baseline is not stated: UNVERIFIED.
 """
+
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from ebmbench.methods import latent_ebm
+from ebmbench.methods.latent_ebm import LatentEBM, generator_layers
 
 from ebmbench.method import Method, TrainConfig
 from ebmbench.nets import ConvTGenerator, xavier_init
-from ebmbench.methods import latent_ebm
-from ebmbench.methods.latent_ebm import LatentEBM, generator_layers
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,6 @@ def ablated(cfg, config_cls, **changes):
 PRESETS = {name: ablated(cfg, Config) for name, cfg in latent_ebm.PRESETS.items()}
 
 
-
 class ABP(LatentEBM):
     """`LatentEBM` with E = 0: the generator and its posterior chain only."""
 
@@ -99,7 +99,7 @@ class ABP(LatentEBM):
 
     def prior_energy(self, z: torch.Tensor) -> torch.Tensor:
         """-log p0(z) + const = ||z||^2 / (2 sigma0^2): latent_ebm's prior without E(z)."""
-        return z.pow(2).flatten(1).sum(1) / (2 * self.cfg.prior_sigma ** 2)
+        return z.pow(2).flatten(1).sum(1) / (2 * self.cfg.prior_sigma**2)
 
     def train_step(self, x, gen):
         z_post = self.posterior_chain(self.z0(len(x), gen), x, gen)  # 1. inferential back-prop

@@ -60,6 +60,7 @@ Departures from the paper / released code:
     generator). Our choice.
   - The digits preset is CPU-sized (see PRESETS) and not a paper setting.
 """
+
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,14 +124,26 @@ PRESETS = {
     #   - init N(0, 0.05) instead of N(0, 0.005), VAE lr 2e-3 instead of 2e-4, beta 0.05 instead of 2:
     #     beta = 2 collapsed the posterior (KL ~ 2 nats, every sample the same mean digit) here.
     # The revision keeps the paper's form: 15 training / 30 test steps, no noise.
-    "digits": Config(ebm_nf=16, enc_nf=16, dec_nf=16, nz=32, init_std=0.05, delta=0.5, sigma_ref=4.0,
-                     beta_kl=0.05, ebm_lr=3e-3, vae_lr=2e-3, batch_size=16, chains_per_obs=1.0,
-                     n_iters=400, checkpoint_every=50,
-                     # 1 of 3 seeds measured here blew up (KL -> inf near iteration 156): restart
-                     # from the last checkpoint with a new seed rather than lose the run
-                     divergence_retries=2),
+    "digits": Config(
+        ebm_nf=16,
+        enc_nf=16,
+        dec_nf=16,
+        nz=32,
+        init_std=0.05,
+        delta=0.5,
+        sigma_ref=4.0,
+        beta_kl=0.05,
+        ebm_lr=3e-3,
+        vae_lr=2e-3,
+        batch_size=16,
+        chains_per_obs=1.0,
+        n_iters=400,
+        checkpoint_every=50,
+        # 1 of 3 seeds measured here blew up (KL -> inf near iteration 156): restart
+        # from the last checkpoint with a new seed rather than lose the run
+        divergence_retries=2,
+    ),
 }
-
 
 
 def _init(module: nn.Module, std: float) -> None:
@@ -164,13 +177,17 @@ class Decoder(nn.Module):
     def __init__(self, nz: int, n_c: int, n_f: int, image_size: int, slope: float):
         super().__init__()
         n_bn = int(math.log2(image_size // 8))  # 4x4 -> size/2 in stride-2 steps
-        width = n_f * 2 ** n_bn
+        width = n_f * 2**n_bn
         layers = [nn.ConvTranspose2d(nz, width, 4, 1, 0), OffsetBatchNorm(width), nn.LeakyReLU(slope)]
         for _ in range(n_bn):
             layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1), OffsetBatchNorm(width // 2), nn.LeakyReLU(slope)]
             width //= 2
-        layers += [nn.ConvTranspose2d(width, n_f, 3, 2, 1, output_padding=1), nn.LeakyReLU(slope),
-                   nn.ConvTranspose2d(n_f, n_c, 3, 1, 1), nn.Tanh()]
+        layers += [
+            nn.ConvTranspose2d(width, n_f, 3, 2, 1, output_padding=1),
+            nn.LeakyReLU(slope),
+            nn.ConvTranspose2d(n_f, n_c, 3, 1, 1),
+            nn.Tanh(),
+        ]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -179,7 +196,7 @@ class Decoder(nn.Module):
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, diag e^logvar) || N(0, I)) per sample (code `vae_latent_loss`)."""
-    return -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(1)
+    return -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(1)
 
 
 class CoopVAEBM(Method):
@@ -198,15 +215,17 @@ class CoopVAEBM(Method):
         self.nets = {"ebm": self.f, "encoder": self.enc, "decoder": self.dec}
         betas = (cfg.beta1, cfg.beta2)
         vae_params = [*self.enc.parameters(), *self.dec.parameters()]
-        self.opts = {"ebm": torch.optim.Adam(self.f.parameters(), lr=cfg.ebm_lr, betas=betas),
-                     "vae": torch.optim.Adam(vae_params, lr=cfg.vae_lr, betas=betas)}
+        self.opts = {
+            "ebm": torch.optim.Adam(self.f.parameters(), lr=cfg.ebm_lr, betas=betas),
+            "vae": torch.optim.Adam(vae_params, lr=cfg.vae_lr, betas=betas),
+        }
         decay = lambda epoch: cfg.lr_decay ** (epoch / cfg.lr_decay_epochs)  # noqa: E731
         self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, decay) for k, o in self.opts.items()}
 
     # -- the model --------------------------------------------------------------------------
     def energy(self, x: torch.Tensor) -> torch.Tensor:
         """U(x) = -f(x) + ||x||^2 / (2 sigma_ref^2): the descriptor on its Gaussian reference."""
-        return -self.f(x) + x.flatten(1).pow(2).sum(1) / (2 * self.cfg.sigma_ref ** 2)
+        return -self.f(x) + x.flatten(1).pow(2).sum(1) / (2 * self.cfg.sigma_ref**2)
 
     def generate(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """x^ = g(z), z ~ N(0, I_d): the VAE's amortized proposal."""
@@ -217,8 +236,9 @@ class CoopVAEBM(Method):
     def revise(self, x0: torch.Tensor, n_steps: int, gen: torch.Generator, **kw) -> torch.Tensor:
         """The EBM's finite-step Langevin revision of x0 (see 'Sampler mapping')."""
         c = self.cfg
-        return self.langevin(self.energy, x0, n_steps=n_steps, step_size=c.delta ** 2 / 2, noise_std=c.noise_std,
-                        generator=gen, **kw)
+        return self.langevin(
+            self.energy, x0, n_steps=n_steps, step_size=c.delta**2 / 2, noise_std=c.noise_std, generator=gen, **kw
+        )
 
     # -- learning ---------------------------------------------------------------------------
     def n_chains(self, n_obs: int) -> int:
@@ -247,10 +267,15 @@ class CoopVAEBM(Method):
         loss_vae.backward()
         self.opts["vae"].step()
 
-        return {"loss_ebm": loss_ebm.item(), "loss_vae": loss_vae.item(),
-                "energy_data": -f_data.item(), "energy_sample": -f_rev.item(),  # learned part -f of U
-                "recon_mse": sq.mean().item() / x[0].numel(), "kl": kl.mean().item(),
-                "revision_dist": (x_rev - x_hat).pow(2).flatten(1).mean(1).sqrt().mean().item()}
+        return {
+            "loss_ebm": loss_ebm.item(),
+            "loss_vae": loss_vae.item(),
+            "energy_data": -f_data.item(),
+            "energy_sample": -f_rev.item(),  # learned part -f of U
+            "recon_mse": sq.mean().item() / x[0].numel(),
+            "kl": kl.mean().item(),
+            "revision_dist": (x_rev - x_hat).pow(2).flatten(1).mean(1).sqrt().mean().item(),
+        }
 
     # -- sampling and inference ---------------------------------------------------------------
     def sample_chunk(self) -> int:
@@ -288,7 +313,11 @@ class CoopVAEBM(Method):
         strip = torch.stack([states[k] for k in cols], 1)
         image_grid(strip.flatten(0, 1), out_dir / "revision.png", nrow=len(cols))
         e0 = energies[0]
-        line_plot({"U(x_k) - U(x_0)": [e - e0 for e in energies], "-f(x_k) - (-f(x_0))": [e - neg_f[0] for e in neg_f]},
-                  out_dir / "energy_profile.png", title="EBM revision of decoder samples",
-                  xlabel="Langevin step k", ylabel="mean energy change")
+        line_plot(
+            {"U(x_k) - U(x_0)": [e - e0 for e in energies], "-f(x_k) - (-f(x_0))": [e - neg_f[0] for e in neg_f]},
+            out_dir / "energy_profile.png",
+            title="EBM revision of decoder samples",
+            xlabel="Langevin step k",
+            ylabel="mean energy change",
+        )
         return [out_dir / "revision.png", out_dir / "energy_profile.png"]

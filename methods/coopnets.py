@@ -50,15 +50,16 @@ Departures:
     it), so on the embedded run the two differ only in what makes this the baseline; not a paper
     setting (among its changes: noise 0 and 30 test steps, as coop_vae_ebm there).
 """
+
 from dataclasses import dataclass
 
 import torch
-
-from ebmbench.method import Method, TrainConfig
-from ebmbench.nets import ConvScalarNet
 from ebmbench.methods import coop_vae_ebm
 from ebmbench.methods.abp import ablated
 from ebmbench.methods.coop_vae_ebm import CoopVAEBM, Decoder, _init
+
+from ebmbench.method import Method, TrainConfig
+from ebmbench.nets import ConvScalarNet
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,6 @@ PRESETS = {
 }
 
 
-
 class CoopNets(CoopVAEBM):
     """coop_vae_ebm's descriptor, decoder (the generator) and revision; no encoder."""
 
@@ -113,20 +113,29 @@ class CoopNets(CoopVAEBM):
             _init(net, cfg.init_std)
         self.nets = {"ebm": self.f, "gen": self.dec}
         betas = (cfg.beta1, cfg.beta2)
-        self.opts = {"ebm": torch.optim.Adam(self.f.parameters(), lr=cfg.ebm_lr, betas=betas),
-                     "gen": torch.optim.Adam(self.dec.parameters(), lr=cfg.gen_lr, betas=betas)}
+        self.opts = {
+            "ebm": torch.optim.Adam(self.f.parameters(), lr=cfg.ebm_lr, betas=betas),
+            "gen": torch.optim.Adam(self.dec.parameters(), lr=cfg.gen_lr, betas=betas),
+        }
         # the code has no learning-rate schedule: self.scheds stays empty
 
     def posterior_energy(self, x: torch.Tensor):
         """-log p(z | x) + const = ||x - g(z)||^2 / (2 sigma_g^2) + ||z||^2 / 2."""
-        s2 = self.cfg.gen_sigma ** 2
+        s2 = self.cfg.gen_sigma**2
         return lambda z: (x - self.dec(z)).pow(2).flatten(1).sum(1) / (2 * s2) + z.pow(2).sum(1) / 2
 
     def infer(self, z0: torch.Tensor, x: torch.Tensor, n_steps: int, gen: torch.Generator, **kw) -> torch.Tensor:
         """Step G1: Langevin on the generator's posterior p(z | x) from z0."""
         c = self.cfg
-        return self.langevin(self.posterior_energy(x), z0, n_steps=n_steps, step_size=c.gen_step ** 2 / 2,
-                        noise_std=c.gen_step, generator=gen, **kw)
+        return self.langevin(
+            self.posterior_energy(x),
+            z0,
+            n_steps=n_steps,
+            step_size=c.gen_step**2 / 2,
+            noise_std=c.gen_step,
+            generator=gen,
+            **kw,
+        )
 
     def synthesize(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Steps G0, D1, G1: the latents and the revised samples the updates learn from."""
@@ -148,16 +157,21 @@ class CoopNets(CoopVAEBM):
         loss_ebm.backward()
         self.opts["ebm"].step()
         sq = (self.dec(z) - x_rev).pow(2).flatten(1).sum(1)  # G2: teaching by the revised samples
-        loss_gen = (sq / (2 * c.gen_sigma ** 2)).mean()
+        loss_gen = (sq / (2 * c.gen_sigma**2)).mean()
         self.opts["gen"].zero_grad(set_to_none=True)
         loss_gen.backward()
         self.opts["gen"].step()
-        return {"loss_ebm": loss_ebm.item(), "loss_gen": loss_gen.item(),
-                "energy_data": -f_data.item(), "energy_sample": -f_rev.item(),  # learned part -f of U
-                "teach_mse": sq.mean().item() / x[0].numel()}
+        return {
+            "loss_ebm": loss_ebm.item(),
+            "loss_gen": loss_gen.item(),
+            "energy_data": -f_data.item(),
+            "energy_sample": -f_rev.item(),  # learned part -f of U
+            "teach_mse": sq.mean().item() / x[0].numel(),
+        }
 
     def reconstruct(self, x, gen):
-        z = self.infer(torch.randn((len(x), self.cfg.nz), generator=gen, device=self.device), x,
-                       self.cfg.recon_steps, gen)
+        z = self.infer(
+            torch.randn((len(x), self.cfg.nz), generator=gen, device=self.device), x, self.cfg.recon_steps, gen
+        )
         with torch.no_grad():
             return self.dec(z)

@@ -72,10 +72,10 @@ nets `_CelebA64_netI/G/E` are the released ones):
     suite's shared DCGAN-style nets (energy ConvScalarNet with spectral norm, ConvTGenerator with BN,
     ConvEncoder) and the chains are shortened to 10 EBM / 5 posterior steps.
 """
-from dataclasses import dataclass
-from pathlib import Path
 
 import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -84,7 +84,6 @@ from torch import nn
 from ebmbench.method import Method, TrainConfig
 from ebmbench.nets import ConvEncoder, ConvScalarNet, ConvTGenerator
 from ebmbench.plots import image_grid, line_plot
-
 
 # ----------------------------------------------------------------------------
 # Networks (released nets.py; CelebA-64 variants per papers.md section 3). The family follows the
@@ -141,8 +140,12 @@ class ResEnergy(nn.Module):
     def __init__(self, n_c: int, ndf: int, image_size: int):
         super().__init__()
         if image_size == 32:
-            blocks = [EBMBlock(n_c, ndf, True, start=True), EBMBlock(ndf, ndf, True),
-                      EBMBlock(ndf, ndf, False), EBMBlock(ndf, ndf, False)]
+            blocks = [
+                EBMBlock(n_c, ndf, True, start=True),
+                EBMBlock(ndf, ndf, True),
+                EBMBlock(ndf, ndf, False),
+                EBMBlock(ndf, ndf, False),
+            ]
         elif image_size == 64:
             w = [ndf // 16, ndf // 8, ndf // 4, ndf // 2, ndf]
             blocks = [EBMBlock(n_c, w[0], True, start=True)] + [EBMBlock(a, b, True) for a, b in zip(w, w[1:])]
@@ -202,7 +205,9 @@ class ConvInference(nn.Module):
         super().__init__()
         if image_size not in (32, 64):
             raise ValueError(f"Dual-MCMC networks exist for 32x32 and 64x64 images, got {image_size}")
-        first = nn.Conv2d(n_c, nif, 3, 1, 1, bias=False) if image_size == 32 else nn.Conv2d(n_c, nif, 4, 2, 1, bias=False)
+        first = (
+            nn.Conv2d(n_c, nif, 3, 1, 1, bias=False) if image_size == 32 else nn.Conv2d(n_c, nif, 4, 2, 1, bias=False)
+        )
         layers = [first, nn.LeakyReLU(0.2)]
         for k in range(3):
             layers += [nn.Conv2d(nif * 2**k, nif * 2 ** (k + 1), 4, 2, 1, bias=False), nn.LeakyReLU(0.2)]
@@ -270,17 +275,36 @@ class Config(TrainConfig):
 PRESETS = {
     # the paper's data protocol: the whole train split, 50,000 samples; CelebA-64 flips (dataset.py)
     "cifar10": Config(n_samples=50_000),
-    "celeba64": Config(ngf=1024, ndf=1024, x_step=0.3, s_factor=70.0, n_samples=50_000, hflip=True,
-                       n_iters=301 * 1627, checkpoint_every=1627),  # 162,770 // 100 batches per epoch
+    "celeba64": Config(
+        ngf=1024,
+        ndf=1024,
+        x_step=0.3,
+        s_factor=70.0,
+        n_samples=50_000,
+        hflip=True,
+        n_iters=301 * 1627,
+        checkpoint_every=1627,
+    ),  # 162,770 // 100 batches per epoch
     # CPU preset for the embedded digits (32x32, 1,497 images): the suite's small DCGAN-style nets
     # (ConvScalarNet n_f 16 with spectral norm, ConvTGenerator with BN, ConvEncoder), nz 32, batch 32,
     # 10 EBM / 5 posterior steps (paper: 30 / 10), ~200 iterations, sized for ~90 s on two cores.
     # The paper's ResNets at 1/16 width cost ~2x more per step on the CPU. Chosen by measurement on
     # this machine, not from the paper.
-    "digits": Config(arch="dcgan", nz=32, ngf=32, ndf=16, nif=16, x_steps=10, sample_steps=10, z_steps=5,
-                     batch_size=32, n_iters=200, checkpoint_every=100, fig_rows=6),
+    "digits": Config(
+        arch="dcgan",
+        nz=32,
+        ngf=32,
+        ndf=16,
+        nif=16,
+        x_steps=10,
+        sample_steps=10,
+        z_steps=5,
+        batch_size=32,
+        n_iters=200,
+        checkpoint_every=100,
+        fig_rows=6,
+    ),
 }
-
 
 
 class DualMCMC(Method):
@@ -291,12 +315,21 @@ class DualMCMC(Method):
         super().__init__(cfg, image_shape, device)
         c, h, _ = image_shape
         if cfg.arch == "resnet":
-            E, G, I = ResEnergy(c, cfg.ndf, h), ResGenerator(cfg.nz, cfg.ngf, h, c), ConvInference(cfg.nz, cfg.nif, h, c)
+            E, G, I = (
+                ResEnergy(c, cfg.ndf, h),
+                ResGenerator(cfg.nz, cfg.ngf, h, c),
+                ConvInference(cfg.nz, cfg.nif, h, c),
+            )
         elif cfg.arch == "dcgan":  # CPU-sized stand-ins: ~10x cheaper per Langevin step at 32x32
             n_up = int(math.log2(h // 4))
-            layers = [(cfg.ngf * 2 ** (n_up - 1), 4, 1, 0)] + [(cfg.ngf * 2 ** (n_up - 2 - k), 4, 2, 1) for k in range(n_up - 1)]
-            E, G, I = (ConvScalarNet(c, cfg.ndf, h), ConvTGenerator(cfg.nz, layers + [(c, 4, 2, 1)], batchnorm=True),
-                       ConvEncoder(c, cfg.nif, h, cfg.nz))
+            layers = [(cfg.ngf * 2 ** (n_up - 1), 4, 1, 0)] + [
+                (cfg.ngf * 2 ** (n_up - 2 - k), 4, 2, 1) for k in range(n_up - 1)
+            ]
+            E, G, I = (
+                ConvScalarNet(c, cfg.ndf, h),
+                ConvTGenerator(cfg.nz, layers + [(c, 4, 2, 1)], batchnorm=True),
+                ConvEncoder(c, cfg.nif, h, cfg.nz),
+            )
         else:
             raise ValueError(f"arch must be 'resnet' or 'dcgan', got {cfg.arch!r}")
         for net in (E, G, I):
@@ -307,8 +340,10 @@ class DualMCMC(Method):
         self.nets = {"ebm": self.E, "gen": self.G, "inf": self.I}
         lr = {"ebm": cfg.lr_e, "gen": cfg.lr_g, "inf": cfg.lr_i}
         decay = {"ebm": cfg.decay_e, "gen": cfg.decay_g, "inf": cfg.decay_i}
-        self.opts = {k: torch.optim.Adam(net.parameters(), lr=lr[k], betas=(cfg.beta1, cfg.beta2), weight_decay=decay[k])
-                     for k, net in self.nets.items()}
+        self.opts = {
+            k: torch.optim.Adam(net.parameters(), lr=lr[k], betas=(cfg.beta1, cfg.beta2), weight_decay=decay[k])
+            for k, net in self.nets.items()
+        }
         self.scheds = {k: torch.optim.lr_scheduler.ExponentialLR(o, cfg.gamma) for k, o in self.opts.items()}
 
     # -- the two chains ---------------------------------------------------------------------------
@@ -327,8 +362,15 @@ class DualMCMC(Method):
     def revise_x(self, x0: torch.Tensor, gen: torch.Generator, n_steps: int | None = None, **kw) -> torch.Tensor:
         """T^x: EBM Langevin from x0 (code: x - 0.5 s^2 dE/dx + n N)."""
         c = self.cfg
-        return self.langevin(self.E, x0, n_steps=c.x_steps if n_steps is None else n_steps,
-                        step_size=0.5 * c.x_step**2, noise_std=c.x_noise, generator=gen, **kw)
+        return self.langevin(
+            self.E,
+            x0,
+            n_steps=c.x_steps if n_steps is None else n_steps,
+            step_size=0.5 * c.x_step**2,
+            noise_std=c.x_noise,
+            generator=gen,
+            **kw,
+        )
 
     def posterior_energy(self, x: torch.Tensor):
         c = self.cfg
@@ -341,8 +383,15 @@ class DualMCMC(Method):
     def revise_z(self, z0: torch.Tensor, x: torch.Tensor, gen: torch.Generator, **kw) -> torch.Tensor:
         """T^z: posterior Langevin from z0 (code: z - 0.5 s^2 dU/dz + n N)."""
         c = self.cfg
-        return self.langevin(self.posterior_energy(x), z0, n_steps=c.z_steps, step_size=0.5 * c.z_step**2,
-                        noise_std=c.z_noise, generator=gen, **kw)
+        return self.langevin(
+            self.posterior_energy(x),
+            z0,
+            n_steps=c.z_steps,
+            step_size=0.5 * c.z_step**2,
+            noise_std=c.z_noise,
+            generator=gen,
+            **kw,
+        )
 
     def prior(self, n: int, gen: torch.Generator) -> torch.Tensor:
         return torch.randn((n, self.cfg.nz), generator=gen, device=self.device)
@@ -386,8 +435,13 @@ class DualMCMC(Method):
         self.opts["ebm"].zero_grad(set_to_none=True)
         loss_ebm.backward()
         self.opts["ebm"].step()
-        stats = {"loss_ebm": gap.item(), "loss_gen": loss_gen.item(), "loss_inf": loss_inf.item(),
-                 "energy_data": e_data.item(), "energy_sample": e_neg.item()}
+        stats = {
+            "loss_ebm": gap.item(),
+            "loss_gen": loss_gen.item(),
+            "loss_inf": loss_inf.item(),
+            "energy_data": e_data.item(),
+            "energy_sample": e_neg.item(),
+        }
         n_pix = x[0].numel()
         stats |= {"recon_mse": loss_recon.item() / n_pix, "teach_mse": loss_teach.item() / n_pix}
         return stats
@@ -426,8 +480,13 @@ class DualMCMC(Method):
             x0 = self.generate(self.prior(len(x), gen))  # full batch: BN batch statistics as in `sample`
         self.revise_x(x0, gen, c.sample_steps, on_step=on_x)
         image_grid(torch.stack(snaps, 1).flatten(0, 1), out_dir / "revision.png", nrow=len(snaps))
-        line_plot({"mean E(x_k)": energies}, out_dir / "energy_profile.png",
-                  "EBM revision of generator samples", "Langevin step k", "energy (low = likely)")
+        line_plot(
+            {"mean E(x_k)": energies},
+            out_dir / "energy_profile.png",
+            "EBM revision of generator samples",
+            "Langevin step k",
+            "energy (low = likely)",
+        )
 
         # z-chain: inference reconstruction -> posterior-revised reconstruction
         zsnaps, mses, zat = [], [], keep_at(c.z_steps)
@@ -444,6 +503,11 @@ class DualMCMC(Method):
         self.revise_z(mu, x, gen, on_step=on_z)
         strip = torch.cat([torch.stack(zsnaps, 1), x[:n, None]], 1)  # last column: the observed images
         image_grid(strip.flatten(0, 1), out_dir / "latent_revision.png", nrow=strip.shape[1])
-        line_plot({"MSE(G(z_k), x)": mses}, out_dir / "latent_mse.png",
-                  "Posterior revision of inferred latents", "Langevin step k", "per-pixel MSE, [0,1] scale")
+        line_plot(
+            {"MSE(G(z_k), x)": mses},
+            out_dir / "latent_mse.png",
+            "Posterior revision of inferred latents",
+            "Langevin step k",
+            "per-pixel MSE, [0,1] scale",
+        )
         return [out_dir / f for f in self.FIGURES]

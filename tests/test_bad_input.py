@@ -6,6 +6,7 @@ whole folder is compared byte for byte (and by mode) before and after the comman
 read-only are real: a small tmpfs mounted where the tests run as root, skipped (reason printed)
 otherwise. Permission denied runs the command as user `nobody` when the tests run as root.
 """
+
 import json
 import os
 import re
@@ -23,8 +24,19 @@ from PIL import Image
 from ebmbench.__main__ import main
 from ebmbench.io import save_npz, save_torch, write_json
 
-FAST = ["--no-progress", "--threads", "1", "--set", "n_steps=4", "--set", "recon_iters=2", "--set", "interp_points=2",
-        "--set", "checkpoint_every=2"]
+FAST = [
+    "--no-progress",
+    "--threads",
+    "1",
+    "--set",
+    "n_steps=4",
+    "--set",
+    "recon_iters=2",
+    "--set",
+    "interp_points=2",
+    "--set",
+    "checkpoint_every=2",
+]
 
 
 def png(path, array, mode=None):
@@ -51,10 +63,29 @@ def root(tmp_path_factory):
     Image.fromarray(rng.rand(40, 40).astype(np.float32), "F").save(r / "floaty" / "f.tiff")
     shutil.copytree(r / "imgs", r / "broken")
     (r / "broken" / "cut.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    assert main(["train", "--method", "short_run", "--data", str(r / "digits"), "--out", str(r / "run"),
-                 "--set", "n_iters=2", *FAST]) == 0
-    assert main(["sample", "--run", str(r / "run"), "--out", str(r / "run"), "--n", "12", "--no-progress",
-                 "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "short_run",
+                "--data",
+                str(r / "digits"),
+                "--out",
+                str(r / "run"),
+                "--set",
+                "n_iters=2",
+                *FAST,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            ["sample", "--run", str(r / "run"), "--out", str(r / "run"), "--n", "12", "--no-progress", "--threads", "1"]
+        )
+        == 0
+    )
     shutil.copytree(r / "run", r / "badrun")
     for f in ("model.pt", "state-latest.pt"):
         (r / "badrun" / f).write_bytes((r / "run" / f).read_bytes()[:300])
@@ -66,19 +97,35 @@ def root(tmp_path_factory):
     (r / "cache").mkdir()
     info = json.loads((r / "digits" / "info.json").read_text())
     (r / "cache" / f"digits-train-{info['sha256'][:16]}-digitsclf-x-features.pt").write_bytes(b"PK\x03\x04 truncated")
-    ok = {"method": "short_run", "dataset": "digits", "seed": 0, "status": "ok", "fid": 10.0, "is": 2.0, "kid": 0.1,
-          "n_generated": 12, "n_reference": 1497, "extractor": "digitsclf-x"}
+    ok = {
+        "method": "short_run",
+        "dataset": "digits",
+        "seed": 0,
+        "status": "ok",
+        "fid": 10.0,
+        "is": 2.0,
+        "kid": 0.1,
+        "n_generated": 12,
+        "n_reference": 1497,
+        "extractor": "digitsclf-x",
+    }
     write_json(r / "m" / "a.json", ok)
     write_json(r / "m" / "same_run.json", ok)
     write_json(r / "m" / "no_counts.json", {k: v for k, v in ok.items() if k != "n_generated"})
     (r / "m" / "nan.json").write_text(json.dumps({**ok, "seed": 1, "fid": float("nan")}))
     (r / "m" / "cut.json").write_text('{"method": "short_run", "dat')
     cols = ["method", "dataset", "metric", "measured", "status", "paper", "paper_source", "paper_tolerance"]
-    pd.DataFrame([("short_run", "digits", "fid", 10.0, "no paper number", None, None, None)], columns=cols).to_csv(r / "table.csv", index=False)
+    pd.DataFrame([("short_run", "digits", "fid", 10.0, "no paper number", None, None, None)], columns=cols).to_csv(
+        r / "table.csv", index=False
+    )
     exp = ["method", "dataset", "metric", "expected", "tolerance", "reason"]
     pd.DataFrame([], columns=exp).to_csv(r / "exp_empty.csv", index=False)
-    pd.DataFrame([("short_run", "digits", "fid", 10.0, "lots", "x")], columns=exp).to_csv(r / "exp_tol.csv", index=False)
-    pd.DataFrame([("short_run", "digits", "fidd", 10.0, 0.2, "x")], columns=exp).to_csv(r / "exp_metric.csv", index=False)
+    pd.DataFrame([("short_run", "digits", "fid", 10.0, "lots", "x")], columns=exp).to_csv(
+        r / "exp_tol.csv", index=False
+    )
+    pd.DataFrame([("short_run", "digits", "fidd", 10.0, 0.2, "x")], columns=exp).to_csv(
+        r / "exp_metric.csv", index=False
+    )
     return r
 
 
@@ -87,44 +134,169 @@ def T(*a):  # train with the fast settings
 
 
 def S(r, *a, samples="run/samples.npz", weights="w.pt"):  # score
-    return ["score", "--samples", f"{r}/{samples}", "--data", f"{r}/digits", "--extractor", "digits",
-            *(["--weights", f"{r}/{weights}"] if weights else []), "--out", f"{r}/x.json", *a]
+    return [
+        "score",
+        "--samples",
+        f"{r}/{samples}",
+        "--data",
+        f"{r}/digits",
+        "--extractor",
+        "digits",
+        *(["--weights", f"{r}/{weights}"] if weights else []),
+        "--out",
+        f"{r}/x.json",
+        *a,
+    ]
 
 
 # name -> (arguments built from the fixture folder r, text the message must contain)
 CASES = {
     # prepare
     "prepare: unknown dataset kind": (lambda r: ["prepare", "--dataset", "mnist", "--out", f"{r}/x"], "'mnist'"),
-    "prepare: spec not JSON": (lambda r: ["prepare", "--dataset", "digits", "--spec", "{kind: digits", "--out", f"{r}/x"], "{kind: digits"),
-    "prepare: spec not an object": (lambda r: ["prepare", "--dataset", "digits", "--spec", "[1]", "--out", f"{r}/x"], "must be a JSON object"),
-    "prepare: test_fraction 1.5": (lambda r: ["prepare", "--dataset", "mine", "--spec", json.dumps({"kind": "folder", "path": f"{r}/imgs", "test_fraction": 1.5}), "--out", f"{r}/x"], "test_fraction: 1.5"),
-    "prepare: n_train 0": (lambda r: ["prepare", "--dataset", "digits", "--spec", '{"n_train": 0}', "--out", f"{r}/x"], "n_train: 0"),
-    "prepare: image_size 7": (lambda r: ["prepare", "--dataset", "digits", "--spec", '{"image_size": 7}', "--out", f"{r}/x"], "image_size: 7"),
-    "prepare: unknown spec key": (lambda r: ["prepare", "--dataset", "digits", "--spec", '{"colour": 1}', "--out", f"{r}/x"], "'colour'"),
-    "prepare: folder without path": (lambda r: ["prepare", "--dataset", "mine", "--spec", '{"kind": "folder"}', "--out", f"{r}/x"], "needs a 'path'"),
-    "prepare: folder missing": (lambda r: ["prepare", "--dataset", "mine", "--spec", json.dumps({"kind": "folder", "path": f"{r}/nowhere"}), "--out", f"{r}/x"], "/nowhere"),
-    "prepare: folder of 5 images": (lambda r: ["prepare", "--dataset", "mine", "--spec", json.dumps({"kind": "folder", "path": f"{r}/few"}), "--out", f"{r}/x"], "found 5"),
-    "prepare: corrupt image": (lambda r: ["prepare", "--dataset", "mine", "--spec", json.dumps({"kind": "folder", "path": f"{r}/broken"}), "--out", f"{r}/x"], "cut.png"),
-    "prepare: float image mode": (lambda r: ["prepare", "--dataset", "mine", "--spec", json.dumps({"kind": "folder", "path": f"{r}/floaty"}), "--out", f"{r}/x"], "f.tiff"),
-    "prepare: no training image left": (lambda r: ["prepare", "--dataset", "mine", "--spec", json.dumps({"kind": "folder", "path": f"{r}/imgs", "test_fraction": 0.96}), "--out", f"{r}/x"], "test_fraction 0.96"),
-    "prepare: n_train above the split": (lambda r: ["prepare", "--dataset", "digits", "--spec", '{"n_train": 5000}', "--out", f"{r}/x"], "n_train 5000"),
-    "prepare: missing data root": (lambda r: ["prepare", "--dataset", "cifar10", "--data-root", f"{r}/nowhere", "--out", f"{r}/x"], "nowhere/cifar10"),
+    "prepare: spec not JSON": (
+        lambda r: ["prepare", "--dataset", "digits", "--spec", "{kind: digits", "--out", f"{r}/x"],
+        "{kind: digits",
+    ),
+    "prepare: spec not an object": (
+        lambda r: ["prepare", "--dataset", "digits", "--spec", "[1]", "--out", f"{r}/x"],
+        "must be a JSON object",
+    ),
+    "prepare: test_fraction 1.5": (
+        lambda r: [
+            "prepare",
+            "--dataset",
+            "mine",
+            "--spec",
+            json.dumps({"kind": "folder", "path": f"{r}/imgs", "test_fraction": 1.5}),
+            "--out",
+            f"{r}/x",
+        ],
+        "test_fraction: 1.5",
+    ),
+    "prepare: n_train 0": (
+        lambda r: ["prepare", "--dataset", "digits", "--spec", '{"n_train": 0}', "--out", f"{r}/x"],
+        "n_train: 0",
+    ),
+    "prepare: image_size 7": (
+        lambda r: ["prepare", "--dataset", "digits", "--spec", '{"image_size": 7}', "--out", f"{r}/x"],
+        "image_size: 7",
+    ),
+    "prepare: unknown spec key": (
+        lambda r: ["prepare", "--dataset", "digits", "--spec", '{"colour": 1}', "--out", f"{r}/x"],
+        "'colour'",
+    ),
+    "prepare: folder without path": (
+        lambda r: ["prepare", "--dataset", "mine", "--spec", '{"kind": "folder"}', "--out", f"{r}/x"],
+        "needs a 'path'",
+    ),
+    "prepare: folder missing": (
+        lambda r: [
+            "prepare",
+            "--dataset",
+            "mine",
+            "--spec",
+            json.dumps({"kind": "folder", "path": f"{r}/nowhere"}),
+            "--out",
+            f"{r}/x",
+        ],
+        "/nowhere",
+    ),
+    "prepare: folder of 5 images": (
+        lambda r: [
+            "prepare",
+            "--dataset",
+            "mine",
+            "--spec",
+            json.dumps({"kind": "folder", "path": f"{r}/few"}),
+            "--out",
+            f"{r}/x",
+        ],
+        "found 5",
+    ),
+    "prepare: corrupt image": (
+        lambda r: [
+            "prepare",
+            "--dataset",
+            "mine",
+            "--spec",
+            json.dumps({"kind": "folder", "path": f"{r}/broken"}),
+            "--out",
+            f"{r}/x",
+        ],
+        "cut.png",
+    ),
+    "prepare: float image mode": (
+        lambda r: [
+            "prepare",
+            "--dataset",
+            "mine",
+            "--spec",
+            json.dumps({"kind": "folder", "path": f"{r}/floaty"}),
+            "--out",
+            f"{r}/x",
+        ],
+        "f.tiff",
+    ),
+    "prepare: no training image left": (
+        lambda r: [
+            "prepare",
+            "--dataset",
+            "mine",
+            "--spec",
+            json.dumps({"kind": "folder", "path": f"{r}/imgs", "test_fraction": 0.96}),
+            "--out",
+            f"{r}/x",
+        ],
+        "test_fraction 0.96",
+    ),
+    "prepare: n_train above the split": (
+        lambda r: ["prepare", "--dataset", "digits", "--spec", '{"n_train": 5000}', "--out", f"{r}/x"],
+        "n_train 5000",
+    ),
+    "prepare: missing data root": (
+        lambda r: ["prepare", "--dataset", "cifar10", "--data-root", f"{r}/nowhere", "--out", f"{r}/x"],
+        "nowhere/cifar10",
+    ),
     "prepare: --out is a file": (lambda r: ["prepare", "--dataset", "digits", "--out", f"{r}/afile"], "afile"),
     "prepare: --out below a file": (lambda r: ["prepare", "--dataset", "digits", "--out", f"{r}/afile/sub"], "afile"),
     # classifier
     "classifier: data missing": (lambda r: ["classifier", "--data", f"{r}/nodata", "--out", f"{r}/c.pt"], "nodata"),
-    "classifier: not the digits data": (lambda r: ["classifier", "--data", f"{r}/mine", "--out", f"{r}/c.pt"], "'mine'"),
-    "classifier: --out is a folder": (lambda r: ["classifier", "--data", f"{r}/digits", "--out", f"{r}/empty"], "empty"),
-    "classifier: --threads 0": (lambda r: ["classifier", "--data", f"{r}/digits", "--out", f"{r}/c.pt", "--threads", "0"], "--threads"),
+    "classifier: not the digits data": (
+        lambda r: ["classifier", "--data", f"{r}/mine", "--out", f"{r}/c.pt"],
+        "'mine'",
+    ),
+    "classifier: --out is a folder": (
+        lambda r: ["classifier", "--data", f"{r}/digits", "--out", f"{r}/empty"],
+        "empty",
+    ),
+    "classifier: --threads 0": (
+        lambda r: ["classifier", "--data", f"{r}/digits", "--out", f"{r}/c.pt", "--threads", "0"],
+        "--threads",
+    ),
     # train
-    "train: unknown method": (lambda r: ["train", "--method", "nope", "--data", f"{r}/digits", "--out", f"{r}/x"], "'nope'"),
-    "train: unknown config key": (lambda r: T("--data", f"{r}/digits", "--out", f"{r}/x", "--set", "n_iter=3"), "'n_iter'"),
+    "train: unknown method": (
+        lambda r: ["train", "--method", "nope", "--data", f"{r}/digits", "--out", f"{r}/x"],
+        "'nope'",
+    ),
+    "train: unknown config key": (
+        lambda r: T("--data", f"{r}/digits", "--out", f"{r}/x", "--set", "n_iter=3"),
+        "'n_iter'",
+    ),
     "train: wrong type": (lambda r: T("--data", f"{r}/digits", "--out", f"{r}/x", "--set", "n_iters=lots"), "'lots'"),
     "train: negative lr": (lambda r: T("--data", f"{r}/digits", "--out", f"{r}/x", "--set", "lr=-0.1"), "-0.1"),
-    "train: batch_size 0": (lambda r: T("--data", f"{r}/digits", "--out", f"{r}/x", "--set", "batch_size=0"), "'batch_size'"),
+    "train: batch_size 0": (
+        lambda r: T("--data", f"{r}/digits", "--out", f"{r}/x", "--set", "batch_size=0"),
+        "'batch_size'",
+    ),
     "train: n_iters 0": (lambda r: T("--data", f"{r}/digits", "--out", f"{r}/x", "--set", "n_iters=0"), "'n_iters'"),
-    "train: checkpoint_every 0": (lambda r: T("--data", f"{r}/digits", "--out", f"{r}/x", "--set", "checkpoint_every=0"), "'checkpoint_every'"),
-    "train: --set without =": (lambda r: T("--data", f"{r}/digits", "--out", f"{r}/x", "--set", "n_iters"), "'n_iters'"),
+    "train: checkpoint_every 0": (
+        lambda r: T("--data", f"{r}/digits", "--out", f"{r}/x", "--set", "checkpoint_every=0"),
+        "'checkpoint_every'",
+    ),
+    "train: --set without =": (
+        lambda r: T("--data", f"{r}/digits", "--out", f"{r}/x", "--set", "n_iters"),
+        "'n_iters'",
+    ),
     "train: --set not YAML": (lambda r: T("--data", f"{r}/digits", "--out", f"{r}/x", "--set", "lr=[1"), "[1"),
     "train: unknown preset": (lambda r: T("--data", f"{r}/digits", "--out", f"{r}/x", "--preset", "mnist"), "'mnist'"),
     "train: device gpu": (lambda r: T("--data", f"{r}/digits", "--out", f"{r}/x", "--device", "gpu"), "'gpu'"),
@@ -133,18 +305,39 @@ CASES = {
     "train: data is a file": (lambda r: T("--data", f"{r}/afile", "--out", f"{r}/x"), "afile"),
     "train: data not prepared": (lambda r: T("--data", f"{r}/empty", "--out", f"{r}/x"), "empty/info.json"),
     "train: --out is a file": (lambda r: T("--data", f"{r}/digits", "--out", f"{r}/afile"), "afile"),
-    "train: batch above the data": (lambda r: T("--data", f"{r}/mine", "--out", f"{r}/x", "--preset", "digits", "--set", "batch_size=64"), "batch_size 64"),
-    "train: checkpoint of another config": (lambda r: T("--data", f"{r}/digits", "--out", f"{r}/run", "--set", "n_iters=2", "--set", "n_f=8"), "n_f"),
-    "train: corrupt checkpoint": (lambda r: T("--data", f"{r}/digits", "--out", f"{r}/badrun", "--set", "n_iters=2"), "corrupt or truncated"),
+    "train: batch above the data": (
+        lambda r: T("--data", f"{r}/mine", "--out", f"{r}/x", "--preset", "digits", "--set", "batch_size=64"),
+        "batch_size 64",
+    ),
+    "train: checkpoint of another config": (
+        lambda r: T("--data", f"{r}/digits", "--out", f"{r}/run", "--set", "n_iters=2", "--set", "n_f=8"),
+        "n_f",
+    ),
+    "train: corrupt checkpoint": (
+        lambda r: T("--data", f"{r}/digits", "--out", f"{r}/badrun", "--set", "n_iters=2"),
+        "corrupt or truncated",
+    ),
     # sample and noise
     "sample: run missing": (lambda r: ["sample", "--run", f"{r}/norun", "--out", f"{r}/x", "--n", "4"], "norun"),
     "sample: no model.pt": (lambda r: ["sample", "--run", f"{r}/empty", "--out", f"{r}/x", "--n", "4"], "model.pt"),
     "sample: --n 0": (lambda r: ["sample", "--run", f"{r}/run", "--out", f"{r}/x", "--n", "0"], "--n"),
-    "sample: --n-recon 0": (lambda r: ["sample", "--run", f"{r}/run", "--out", f"{r}/x", "--n", "4", "--n-recon", "0"], "--n-recon"),
-    "sample: other dataset": (lambda r: ["sample", "--run", f"{r}/run", "--out", f"{r}/x", "--n", "4", "--data", f"{r}/mine"], "'mine'"),
+    "sample: --n-recon 0": (
+        lambda r: ["sample", "--run", f"{r}/run", "--out", f"{r}/x", "--n", "4", "--n-recon", "0"],
+        "--n-recon",
+    ),
+    "sample: other dataset": (
+        lambda r: ["sample", "--run", f"{r}/run", "--out", f"{r}/x", "--n", "4", "--data", f"{r}/mine"],
+        "'mine'",
+    ),
     "sample: --out is a file": (lambda r: ["sample", "--run", f"{r}/run", "--out", f"{r}/afile", "--n", "4"], "afile"),
-    "sample: corrupt model": (lambda r: ["sample", "--run", f"{r}/badrun", "--out", f"{r}/x", "--n", "4"], "badrun/model.pt"),
-    "sample: device cuda:7": (lambda r: ["sample", "--run", f"{r}/run", "--out", f"{r}/x", "--n", "4", "--device", "cuda:7"], "cuda:7"),
+    "sample: corrupt model": (
+        lambda r: ["sample", "--run", f"{r}/badrun", "--out", f"{r}/x", "--n", "4"],
+        "badrun/model.pt",
+    ),
+    "sample: device cuda:7": (
+        lambda r: ["sample", "--run", f"{r}/run", "--out", f"{r}/x", "--n", "4", "--device", "cuda:7"],
+        "cuda:7",
+    ),
     "noise: --n 0": (lambda r: ["noise", "--data", f"{r}/digits", "--out", f"{r}/x", "--n", "0"], "--n"),
     # score
     "score: samples missing": (lambda r: S(r, samples="nosuch/samples.npz"), "nosuch/samples.npz"),
@@ -153,8 +346,36 @@ CASES = {
     "score: no weights": (lambda r: S(r, weights=None), "--weights"),
     "score: weights missing": (lambda r: S(r, weights="nope.pt"), "nope.pt"),
     "score: weights not a classifier": (lambda r: S(r, weights="run/model.pt"), "run/model.pt"),
-    "score: samples of another dataset": (lambda r: ["score", "--samples", f"{r}/run/samples.npz", "--data", f"{r}/mine", "--extractor", "inception", "--out", f"{r}/x.json"], "'mine'"),
-    "score: inception weights missing": (lambda r: ["score", "--samples", f"{r}/run/samples.npz", "--data", f"{r}/digits", "--extractor", "inception", "--weights", f"{r}/pt_inception.pth", "--out", f"{r}/x.json"], "pt_inception.pth"),
+    "score: samples of another dataset": (
+        lambda r: [
+            "score",
+            "--samples",
+            f"{r}/run/samples.npz",
+            "--data",
+            f"{r}/mine",
+            "--extractor",
+            "inception",
+            "--out",
+            f"{r}/x.json",
+        ],
+        "'mine'",
+    ),
+    "score: inception weights missing": (
+        lambda r: [
+            "score",
+            "--samples",
+            f"{r}/run/samples.npz",
+            "--data",
+            f"{r}/digits",
+            "--extractor",
+            "inception",
+            "--weights",
+            f"{r}/pt_inception.pth",
+            "--out",
+            f"{r}/x.json",
+        ],
+        "pt_inception.pth",
+    ),
     "score: truncated cached statistics": (lambda r: S(r, "--cache", f"{r}/cache"), "digitsclf-x-features.pt"),
     "score: recon missing": (lambda r: S(r, "--recon", f"{r}/run/recon.npz"), "recon.npz"),
     "score: device tpu": (lambda r: S(r, "--device", "tpu"), "'tpu'"),
@@ -162,14 +383,20 @@ CASES = {
     # table
     "table: no inputs": (lambda r: ["table", "--out", f"{r}/t.csv"], "at least one metrics.json"),
     "table: one file twice": (lambda r: ["table", f"{r}/m/a.json", f"{r}/m/a.json", "--out", f"{r}/t.csv"], "seed 0"),
-    "table: one run in two files": (lambda r: ["table", f"{r}/m/a.json", f"{r}/m/same_run.json", "--out", f"{r}/t.csv"], "same_run.json"),
+    "table: one run in two files": (
+        lambda r: ["table", f"{r}/m/a.json", f"{r}/m/same_run.json", "--out", f"{r}/t.csv"],
+        "same_run.json",
+    ),
     "table: field missing": (lambda r: ["table", f"{r}/m/no_counts.json", "--out", f"{r}/t.csv"], "n_generated"),
     "table: NaN metric": (lambda r: ["table", f"{r}/m/nan.json", "--out", f"{r}/t.csv"], "fid = nan"),
     "table: truncated metrics": (lambda r: ["table", f"{r}/m/cut.json", "--out", f"{r}/t.csv"], "cut.json"),
     "table: metrics missing": (lambda r: ["table", f"{r}/m/none.json", "--out", f"{r}/t.csv"], "none.json"),
     "table: --out is a folder": (lambda r: ["table", f"{r}/m/a.json", "--out", f"{r}/empty"], "empty"),
     # check
-    "check: zero rows compared": (lambda r: ["check", f"{r}/table.csv", "--against", f"{r}/exp_empty.csv"], "zero rows"),
+    "check: zero rows compared": (
+        lambda r: ["check", f"{r}/table.csv", "--against", f"{r}/exp_empty.csv"],
+        "zero rows",
+    ),
     "check: zero paper rows": (lambda r: ["check", f"{r}/table.csv", "--against", "paper"], "zero rows"),
     "check: tolerance not a number": (lambda r: ["check", f"{r}/table.csv", "--against", f"{r}/exp_tol.csv"], "'lots'"),
     "check: unknown metric": (lambda r: ["check", f"{r}/table.csv", "--against", f"{r}/exp_metric.csv"], "'fidd'"),
@@ -178,8 +405,10 @@ CASES = {
 
 
 def snapshot(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None, p.stat().st_mode)
-            for p in sorted(folder.rglob("*"))}
+    return {
+        str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None, p.stat().st_mode)
+        for p in sorted(folder.rglob("*"))
+    }
 
 
 def run_cli(args, capsys) -> tuple[int, str]:
@@ -218,8 +447,20 @@ def test_inception_offline_without_weights_is_one_paragraph(root, capsys, monkey
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     monkeypatch.setenv("TORCH_HOME", str(root / "no-torch-home"))  # no cached copy of the weights
     before = snapshot(root)
-    code, err = run_cli(["score", "--samples", f"{root}/run/samples.npz", "--data", f"{root}/digits",
-                         "--extractor", "inception", "--out", f"{root}/x.json"], capsys)
+    code, err = run_cli(
+        [
+            "score",
+            "--samples",
+            f"{root}/run/samples.npz",
+            "--data",
+            f"{root}/digits",
+            "--extractor",
+            "inception",
+            "--out",
+            f"{root}/x.json",
+        ],
+        capsys,
+    )
     assert_refused(code, err, "--weights")
     assert "download failed" in err
     shutil.rmtree(root / "no-torch-home", ignore_errors=True)  # torch.hub makes its folder before downloading
@@ -244,13 +485,24 @@ def workflow_checked(change):
     check_workflow_config(cfg)
 
 
-@pytest.mark.parametrize("change,needle", [
-    ({"seeds": [0, 1, 0]}, "[0, 1, 0]"),
-    ({"datasets": ["digits", "digits"]}, "['digits', 'digits']"),
-    ({"methods": ["short_run", "dual_mcmc", "short_run"]}, "short_run"),
-    ({"overrides": {"short_run": {"digits": {"batch_size": 0}}}}, "'batch_size'"),
-    ({"dataset_options": {"digits": {"kind": "digits"}, "mine": {"kind": "folder", "path": "x", "test_fraction": 0}}}, "test_fraction"),
-])
+@pytest.mark.parametrize(
+    "change,needle",
+    [
+        ({"seeds": [0, 1, 0]}, "[0, 1, 0]"),
+        ({"datasets": ["digits", "digits"]}, "['digits', 'digits']"),
+        ({"methods": ["short_run", "dual_mcmc", "short_run"]}, "short_run"),
+        ({"overrides": {"short_run": {"digits": {"batch_size": 0}}}}, "'batch_size'"),
+        (
+            {
+                "dataset_options": {
+                    "digits": {"kind": "digits"},
+                    "mine": {"kind": "folder", "path": "x", "test_fraction": 0},
+                }
+            },
+            "test_fraction",
+        ),
+    ],
+)
 def test_workflow_config_refuses_repeats_and_meaningless_values(change, needle):
     with pytest.raises(Exception) as e:
         workflow_checked(change)
@@ -259,8 +511,12 @@ def test_workflow_config_refuses_repeats_and_meaningless_values(change, needle):
 
 def test_snakemake_refuses_a_repeated_seed_before_any_job(workflow_dir):
     (workflow_dir / "c.yaml").write_text("seeds: [0, 0]\n")
-    r = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "results/table.csv", "--configfile", "c.yaml"],
-                       cwd=workflow_dir, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "results/table.csv", "--configfile", "c.yaml"],
+        cwd=workflow_dir,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode != 0 and "[0, 0] has non-unique elements" in r.stdout + r.stderr
     assert "Traceback" not in r.stdout + r.stderr and not (workflow_dir / "results").exists()
 
@@ -298,13 +554,33 @@ def fill(folder: Path) -> None:
 
 FAULTS = {
     # disk full: the prepared arrays (4.6 MB) do not fit into 512 kB
-    "disk full: prepare": (False, lambda r, m: ["prepare", "--dataset", "digits", "--out", f"{m}/data"], "disk holding it is full"),
+    "disk full: prepare": (
+        False,
+        lambda r, m: ["prepare", "--dataset", "digits", "--out", f"{m}/data"],
+        "disk holding it is full",
+    ),
     # disk full to the last byte: a tiny table or metrics file fails too
-    "disk full: table": (True, lambda r, m: ["table", f"{r}/m/a.json", "--out", f"{m}/t.csv"], "disk holding it is full"),
-    "disk full: sample": (True, lambda r, m: ["sample", "--run", f"{r}/run", "--out", f"{m}/s", "--n", "4", "--no-progress"], "disk holding it is full"),
-    "read-only: train": ("ro", lambda r, m: T("--data", f"{r}/digits", "--out", f"{m}/run", "--set", "n_iters=2"), "read-only"),
+    "disk full: table": (
+        True,
+        lambda r, m: ["table", f"{r}/m/a.json", "--out", f"{m}/t.csv"],
+        "disk holding it is full",
+    ),
+    "disk full: sample": (
+        True,
+        lambda r, m: ["sample", "--run", f"{r}/run", "--out", f"{m}/s", "--n", "4", "--no-progress"],
+        "disk holding it is full",
+    ),
+    "read-only: train": (
+        "ro",
+        lambda r, m: T("--data", f"{r}/digits", "--out", f"{m}/run", "--set", "n_iters=2"),
+        "read-only",
+    ),
     "read-only: score": ("ro", lambda r, m: S(r)[:-2] + ["--out", f"{m}/metrics.json"], "read-only"),
-    "read-only: classifier": ("ro", lambda r, m: ["classifier", "--data", f"{r}/digits", "--out", f"{m}/c.pt"], "read-only"),
+    "read-only: classifier": (
+        "ro",
+        lambda r, m: ["classifier", "--data", f"{r}/digits", "--out", f"{m}/c.pt"],
+        "read-only",
+    ),
 }
 
 
@@ -343,10 +619,25 @@ def test_permission_denied_names_the_folder(root, tmp_path):
 
 def test_two_trains_into_one_folder_exactly_one_runs(root, tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "ebmbench", "train", "--method", "short_run", "--data", str(root / "digits"),
-           "--out", str(out), "--set", "n_iters=10", *FAST]
-    procs = [subprocess.Popen(cmd + ["--set", f"lr={lr}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for lr in (1e-4, 2e-4)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ebmbench",
+        "train",
+        "--method",
+        "short_run",
+        "--data",
+        str(root / "digits"),
+        "--out",
+        str(out),
+        "--set",
+        "n_iters=10",
+        *FAST,
+    ]
+    procs = [
+        subprocess.Popen(cmd + ["--set", f"lr={lr}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for lr in (1e-4, 2e-4)
+    ]
     results = [(p, *p.communicate(timeout=300)) for p in procs]
     codes = sorted(p.returncode for p, _, _ in results)
     assert codes == [0, 2], [e[-500:] for _, _, e in results]
@@ -411,11 +702,31 @@ def test_too_few_images_for_is_is_absent_with_its_reason_and_the_table_says_so(r
 
     save_npz(tmp_path / "s" / "samples.npz", images=np.array(load_prepared(root / "digits", "test")[:5]))
     write_json(tmp_path / "s" / "samples.json", {"method": "short_run", "dataset": "digits", "seed": 0, "status": "ok"})
-    save_npz(tmp_path / "s" / "recon.npz", original=np.zeros((0, 32, 32, 3), np.uint8),
-             reconstruction=np.zeros((0, 32, 32, 3), np.uint8))
-    assert main(["score", "--samples", str(tmp_path / "s/samples.npz"), "--data", str(root / "digits"), "--extractor",
-                 "digits", "--weights", str(root / "w.pt"), "--recon", str(tmp_path / "s/recon.npz"),
-                 "--out", str(tmp_path / "s/metrics.json")]) == 0
+    save_npz(
+        tmp_path / "s" / "recon.npz",
+        original=np.zeros((0, 32, 32, 3), np.uint8),
+        reconstruction=np.zeros((0, 32, 32, 3), np.uint8),
+    )
+    assert (
+        main(
+            [
+                "score",
+                "--samples",
+                str(tmp_path / "s/samples.npz"),
+                "--data",
+                str(root / "digits"),
+                "--extractor",
+                "digits",
+                "--weights",
+                str(root / "w.pt"),
+                "--recon",
+                str(tmp_path / "s/recon.npz"),
+                "--out",
+                str(tmp_path / "s/metrics.json"),
+            ]
+        )
+        == 0
+    )
     text = (tmp_path / "s/metrics.json").read_text()
     m = json.loads(text)
     assert "NaN" not in text and "Infinity" not in text
@@ -423,8 +734,18 @@ def test_too_few_images_for_is_is_absent_with_its_reason_and_the_table_says_so(r
     assert m["mse"] is None and "no reconstructions" in m["mse_unavailable"]
     assert m["fid"] >= 0 and m["kid"] is not None
     write_json(tmp_path / "s2" / "metrics.json", {**m, "seed": 1, "is": 3.0, "is_unavailable": None})
-    assert main(["table", str(tmp_path / "s/metrics.json"), str(tmp_path / "s2/metrics.json"),
-                 "--out", str(tmp_path / "t.csv")]) == 0
+    assert (
+        main(
+            [
+                "table",
+                str(tmp_path / "s/metrics.json"),
+                str(tmp_path / "s2/metrics.json"),
+                "--out",
+                str(tmp_path / "t.csv"),
+            ]
+        )
+        == 0
+    )
     csv = (tmp_path / "t.csv").read_text().lower()
     assert not re.search(r"(^|,)-?(nan|inf|infinity)(,|$)", csv, re.M), csv  # no cell holds NaN/Inf
     t = pd.read_csv(tmp_path / "t.csv").set_index("metric")
@@ -459,6 +780,7 @@ def test_folder_images_of_any_mode_are_scaled_not_clipped(tmp_path):
     images = np.concatenate([np.load(tmp_path / "out" / "train.npy"), np.load(tmp_path / "out" / "test.npy")])
     assert info["n_train"] + info["n_test"] == 10
     centres = sorted(tuple(int(v) for v in im[16, 16]) for im in images)
-    expected = sorted([(128, 128, 128)] * 4 + [(100, 0, 0), (10, 20, 30), (255, 255, 255), (77, 77, 77),
-                                               (255, 255, 255), (4, 4, 4)])
+    expected = sorted(
+        [(128, 128, 128)] * 4 + [(100, 0, 0), (10, 20, 30), (255, 255, 255), (77, 77, 77), (255, 255, 255), (4, 4, 4)]
+    )
     assert centres == expected

@@ -2,23 +2,24 @@
 against that method's own code and against known answers; and the table puts them beside it.
 (The generic contract, one step moving every network and each paper preset at paper resolution,
 is tests/test_methods.py, parametrised over every registered id, these three included.)"""
+
 import dataclasses
 import math
 
 import pandas as pd
 import pytest
 import torch
-from torch import nn
-
-from ebmbench.io import write_json
-from ebmbench.nets import n_params
-from ebmbench.table import build_orderings, build_table, format_orderings
 from ebmbench.methods import coop_vae_ebm, latent_ebm
 from ebmbench.methods.abp import ABP
 from ebmbench.methods.coop_vae_ebm import CoopVAEBM
 from ebmbench.methods.coopnets import CoopNets
 from ebmbench.methods.latent_ebm import LatentEBM
 from ebmbench.methods.vae import VAE
+from torch import nn
+
+from ebmbench.io import write_json
+from ebmbench.nets import n_params
+from ebmbench.table import build_orderings, build_table, format_orderings
 
 CPU = torch.device("cpu")
 
@@ -87,9 +88,9 @@ def test_abp_one_step_is_han_et_al_update():
     x = torch.rand(4, 3, 32, 32, generator=gen(0)) * 2 - 1
     z = torch.randn(4, abp.cfg.nz, generator=gen(1)).requires_grad_(True)
     s, sigma = abp.cfg.post_step, abp.cfg.sigma
-    (grad_llhd,) = torch.autograd.grad((-(x - abp.G(z)).pow(2).sum() / (2 * sigma ** 2)), z)
+    (grad_llhd,) = torch.autograd.grad((-(x - abp.G(z)).pow(2).sum() / (2 * sigma**2)), z)
     eps = torch.randn(z.shape, generator=gen(2))
-    expected = z.detach() + s ** 2 / 2 * (grad_llhd - z.detach()) + s * eps
+    expected = z.detach() + s**2 / 2 * (grad_llhd - z.detach()) + s * eps
     torch.testing.assert_close(abp.posterior_chain(z.detach(), x, gen(2)), expected)
 
 
@@ -100,7 +101,7 @@ def test_abp_posterior_chain_matches_linear_gaussian_posterior():
     x = torch.randn(64, generator=gen(1)) * 0.5
     n = 2000
     z = abp.posterior_chain(abp.z0(n, gen(2)), x.reshape(1, 1, 8, 8).expand(n, 1, 8, 8), gen(3))
-    mean, cov = ula_posterior(w, x, abp.cfg.sigma ** 2, 0.3 ** 2 / 2)
+    mean, cov = ula_posterior(w, x, abp.cfg.sigma**2, 0.3**2 / 2)
     sd = cov.diagonal().sqrt()
     assert ((z.mean(0) - mean).abs() / sd).max() < 5 / math.sqrt(n)
     assert ((z.var(0) - cov.diagonal()).abs() / cov.diagonal()).max() < 5 * math.sqrt(2 / n)
@@ -133,7 +134,7 @@ def test_vae_neg_elbo_is_the_exact_marginal_likelihood_with_the_true_posterior()
     """Linear-Gaussian model, encoder = exact posterior: E_eps[-ELBO] = -log p(x) up to the constant
     our loss drops, (D/2) log(2 pi sigma^2); an encoder off the posterior gives a strictly larger value."""
     vae = build(VAE, shape=(1, 8, 8), nz=3)
-    d, D, sigma2 = 3, 64, vae.cfg.sigma ** 2
+    d, D, sigma2 = 3, 64, vae.cfg.sigma**2
     q, _ = torch.linalg.qr(torch.randn(D, d, generator=gen(0)))
     w = q * torch.tensor([0.5, 1.0, 2.0])  # orthogonal columns: the exact posterior is diagonal
     vae.G = linear_generator(w, (1, 8, 8))
@@ -187,7 +188,7 @@ def test_coopnets_descriptor_step_is_the_released_code_update():
     xr = x.clone().requires_grad_(True)
     (df,) = torch.autograd.grad(m.f(xr).sum(), xr)
     d, s = 0.002, 0.016
-    expected = x - 0.5 * d ** 2 * (x / s ** 2 - df) + d * torch.randn(x.shape, generator=gen(1))
+    expected = x - 0.5 * d**2 * (x / s**2 - df) + d * torch.randn(x.shape, generator=gen(1))
     torch.testing.assert_close(m.revise(x, 1, gen(1)), expected)
 
 
@@ -219,7 +220,7 @@ def test_coopnets_generator_posterior_matches_linear_gaussian_posterior():
     x = torch.randn(64, generator=gen(1)) * 0.5
     n = 2000
     z = m.infer(torch.randn(n, 4, generator=gen(2)), x.reshape(1, 1, 8, 8).expand(n, 1, 8, 8), 250, gen(3))
-    mean, cov = ula_posterior(w, x, m.cfg.gen_sigma ** 2, 0.3 ** 2 / 2)
+    mean, cov = ula_posterior(w, x, m.cfg.gen_sigma**2, 0.3**2 / 2)
     sd = cov.diagonal().sqrt()
     assert ((z.mean(0) - mean).abs() / sd).max() < 5 / math.sqrt(n)
     assert ((z.var(0) - cov.diagonal()).abs() / cov.diagonal()).max() < 5 * math.sqrt(2 / n)
@@ -231,8 +232,21 @@ def test_coopnets_generator_posterior_matches_linear_gaussian_posterior():
 def metrics(tmp_path, method, seed, **values):
     path = tmp_path / method / f"seed{seed}.json"
     path.parent.mkdir(exist_ok=True)
-    write_json(path, {"method": method, "dataset": "digits", "seed": seed, "status": "ok", "n_generated": 100,
-                      "n_reference": 1497, "extractor": "digits", "mse_n": 300, "mse_scale": "[0,1]", **values})
+    write_json(
+        path,
+        {
+            "method": method,
+            "dataset": "digits",
+            "seed": seed,
+            "status": "ok",
+            "n_generated": 100,
+            "n_reference": 1497,
+            "extractor": "digits",
+            "mse_n": 300,
+            "mse_scale": "[0,1]",
+            **values,
+        },
+    )
     return path
 
 

@@ -1,6 +1,7 @@
 """Per-method images: the content hash (always), and a real Docker engine (as root on Linux): a
 debootstrap'ed Debian base, offline builds from a wheelhouse, the workflow's train/sample/score in
 the image, equal to a local run."""
+
 import json
 import os
 import shutil
@@ -28,9 +29,29 @@ overrides:
     digits: {n_iters: 6, checkpoint_every: 3, recon_iters: 3, interp_points: 3}
 """
 # The same run by hand (what the workflow's train/sample/score rules call).
-TRAIN = ["--method", "short_run", "--data", "resources/data/digits", "--seed", "0", "--preset", "digits",
-         "--set", "n_iters=6", "--set", "checkpoint_every=3", "--set", "recon_iters=3", "--set", "interp_points=3",
-         "--device", "cpu", "--threads", "1", "--allow-divergence"]
+TRAIN = [
+    "--method",
+    "short_run",
+    "--data",
+    "resources/data/digits",
+    "--seed",
+    "0",
+    "--preset",
+    "digits",
+    "--set",
+    "n_iters=6",
+    "--set",
+    "checkpoint_every=3",
+    "--set",
+    "recon_iters=3",
+    "--set",
+    "interp_points=3",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+    "--allow-divergence",
+]
 
 
 # ---- helpers shared with test_slurm.py -------------------------------------------------------------
@@ -73,15 +94,51 @@ def prepared_resources(work: Path, digits_dir, digits_classifier) -> None:
 
 def local_run(work: Path, run: str, cache: str) -> dict:
     """train, sample, score of the TINY short_run by hand in this environment."""
+
     def cli(*args):
         r = subprocess.run([sys.executable, "-m", "ebmbench", *args], cwd=work, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr[-2000:]
+
     cli("train", *TRAIN, "--out", run, "--no-progress")
-    cli("sample", "--run", run, "--out", run, "--n", "64", "--n-recon", "16", "--data", "resources/data/digits",
-        "--seed", "0", "--device", "cpu", "--threads", "1", "--no-progress")
-    cli("score", "--samples", f"{run}/samples.npz", "--data", "resources/data/digits", "--extractor", "digits",
-        "--weights", "resources/digits_classifier.pt", "--cache", cache, "--device", "cpu", "--threads", "1",
-        "--out", f"{run}/metrics.json")
+    cli(
+        "sample",
+        "--run",
+        run,
+        "--out",
+        run,
+        "--n",
+        "64",
+        "--n-recon",
+        "16",
+        "--data",
+        "resources/data/digits",
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--no-progress",
+    )
+    cli(
+        "score",
+        "--samples",
+        f"{run}/samples.npz",
+        "--data",
+        "resources/data/digits",
+        "--extractor",
+        "digits",
+        "--weights",
+        "resources/digits_classifier.pt",
+        "--cache",
+        cache,
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--out",
+        f"{run}/metrics.json",
+    )
     return json.loads((work / run / "metrics.json").read_text())
 
 
@@ -101,7 +158,9 @@ def _copy_sources(dst: Path) -> Path:
 
 
 def test_image_holds_its_own_method_file_only():
-    assert container.method_modules("latent_ebm_conv") == ["methods/latent_ebm.py"]  # registry: latent_ebm:LatentEBMConv
+    assert container.method_modules("latent_ebm_conv") == [
+        "methods/latent_ebm.py"
+    ]  # registry: latent_ebm:LatentEBMConv
     # `from ebmbench.methods import latent_ebm` pulls latent_ebm (and what it imports) into vae's image
     assert container.method_modules("vae") == ["methods/abp.py", "methods/latent_ebm.py", "methods/vae.py"]
     files = container.image_files("short_run")
@@ -132,7 +191,9 @@ def test_hash_follows_content_not_file_times(tmp_path):
 
 
 def test_run_prefix_isolates_the_job():
-    p = container.run_prefix("ebmbench-short-run:abc", "resources/images/short_run.json", "results/d/m/seed0", cuda=True)
+    p = container.run_prefix(
+        "ebmbench-short-run:abc", "resources/images/short_run.json", "results/d/m/seed0", cuda=True
+    )
     assert "--network none" in p and "--gpus all" in p and '--user "$(id -u):$(id -g)"' in p
     assert '-v "$PWD/resources:$PWD/resources:ro"' in p and '-v "$PWD/results/d/m/seed0:$PWD/results/d/m/seed0"' in p
     assert p.endswith("ebmbench-short-run:abc")
@@ -148,9 +209,22 @@ def test_no_engine_is_one_clear_paragraph(monkeypatch):
 
 def test_missing_wheelhouse_stops_the_image_rule(workflow_dir):
     (workflow_dir / "c.yaml").write_text(TINY + "container: docker\nimage: {wheelhouse: nowhere}\n")
-    r = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "resources/images/short_run.json",
-                        "--configfile", "c.yaml"], cwd=workflow_dir, capture_output=True, text=True,
-                       env={**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--cores",
+            "1",
+            "resources/images/short_run.json",
+            "--configfile",
+            "c.yaml",
+        ],
+        cwd=workflow_dir,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+    )
     log = (workflow_dir / "logs/image/short_run.log").read_text()
     assert r.returncode != 0 and "wheelhouse 'nowhere' is missing or empty" in log
 
@@ -162,9 +236,24 @@ def test_table_carries_the_image_per_row(tmp_path):
     files = []
     for name, image in (("short_run", "ebmbench-short-run:abc"), ("uniform_noise", "local")):
         files.append(tmp_path / f"{name}.json")
-        write_json(files[-1], {"method": name, "dataset": "digits", "seed": 0, "status": "ok", "fid": 1.0, "is": 2.0,
-                               "is_std": 0.1, "kid": 0.1, "kid_std": 0.01, "n_generated": 10, "n_reference": 10,
-                               "extractor": "x", "provenance": {"image": image}})
+        write_json(
+            files[-1],
+            {
+                "method": name,
+                "dataset": "digits",
+                "seed": 0,
+                "status": "ok",
+                "fid": 1.0,
+                "is": 2.0,
+                "is_std": 0.1,
+                "kid": 0.1,
+                "kid_std": 0.01,
+                "n_generated": 10,
+                "n_reference": 10,
+                "extractor": "x",
+                "provenance": {"image": image},
+            },
+        )
     df = build_table(files, ["digits"])
     assert set(df[df.method == "short_run"].image) == {"ebmbench-short-run:abc"}
     assert set(df[df.method == "uniform_noise"].image) == {"local"}
@@ -195,8 +284,18 @@ def engine(request, tmp_path_factory):
         if subprocess.run(["docker", "image", "inspect", BASE], capture_output=True).returncode != 0:
             t = time.time()
             rootfs = tmp_path_factory.mktemp("rootfs")
-            subprocess.run(["debootstrap", "--variant=minbase", "--include=python3,python3-venv", "bookworm", str(rootfs),
-                            "http://deb.debian.org/debian"], check=True, capture_output=True)
+            subprocess.run(
+                [
+                    "debootstrap",
+                    "--variant=minbase",
+                    "--include=python3,python3-venv",
+                    "bookworm",
+                    str(rootfs),
+                    "http://deb.debian.org/debian",
+                ],
+                check=True,
+                capture_output=True,
+            )
             tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
             subprocess.run(["docker", "import", "-", BASE], stdin=tar.stdout, check=True, capture_output=True)
             assert tar.wait() == 0
@@ -246,8 +345,21 @@ def test_workflow_in_container_equals_local(engine, workflow_dir, digits_dir, di
     prepared_resources(work, digits_dir, digits_classifier)
     (work / "c.yaml").write_text(TINY + f"container: docker\nimage: {{base_image: '{BASE}', wheelhouse: '{engine}'}}\n")
     t = time.time()
-    r = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "results/digits/short_run/seed0/metrics.json",
-                        "--configfile", "c.yaml"], cwd=work, capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--cores",
+            "2",
+            "results/digits/short_run/seed0/metrics.json",
+            "--configfile",
+            "c.yaml",
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     say(request, f"workflow in the container (image + train + sample + score): {time.time() - t:.0f} s")
     record = json.loads((work / "resources/images/short_run.json").read_text())
@@ -265,6 +377,11 @@ def test_workflow_in_container_equals_local(engine, workflow_dir, digits_dir, di
 
     # resources/ is read-only inside: a job cannot overwrite the data it reads
     prefix = container.run_prefix(record["tag"], "resources/images/short_run.json", "results/local", cuda=False)
-    r = subprocess.run(f"{prefix} prepare --dataset digits --spec '{{\"kind\": \"digits\"}}' --out resources/data/x",
-                       shell=True, cwd=work, capture_output=True, text=True)
+    r = subprocess.run(
+        f'{prefix} prepare --dataset digits --spec \'{{"kind": "digits"}}\' --out resources/data/x',
+        shell=True,
+        cwd=work,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "read-only" in r.stderr

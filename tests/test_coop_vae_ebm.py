@@ -1,9 +1,9 @@
 """CoopVAEBM (Xie, Zheng, Li 2021): its pieces against known answers, on tiny CPU inputs."""
+
 import dataclasses
 
 import pytest
 import torch
-
 from ebmbench.methods.coop_vae_ebm import PRESETS, CoopVAEBM, gaussian_kl
 
 CPU = torch.device("cpu")
@@ -20,13 +20,13 @@ def test_energy_is_descriptor_on_gaussian_reference():
     m = CoopVAEBM(tiny(), (3, 32, 32), CPU)
     x = torch.randn(3, 3, 32, 32)
     sigma = m.cfg.sigma_ref
-    expected = -m.f(x) + (x ** 2).sum((1, 2, 3)) / (2 * sigma ** 2)
+    expected = -m.f(x) + (x**2).sum((1, 2, 3)) / (2 * sigma**2)
     torch.testing.assert_close(m.energy(x), expected)
 
     xr = x.clone().requires_grad_(True)
     (df,) = torch.autograd.grad(m.f(xr).sum(), xr)
     delta = m.cfg.delta
-    code_step = x - 0.5 * delta ** 2 * (x / sigma ** 2 - df)  # CoopVAEBM model.py, noise line commented out
+    code_step = x - 0.5 * delta**2 * (x / sigma**2 - df)  # CoopVAEBM model.py, noise line commented out
     torch.testing.assert_close(m.revise(x, 1, torch.Generator().manual_seed(0)), code_step)
 
 
@@ -39,7 +39,9 @@ def test_revision_lowers_energy_of_frozen_ebm():
     before = [p.clone() for p in m.f.parameters()]
     x0 = m.generate(8, torch.Generator().manual_seed(1))
     energies = []
-    m.revise(x0, m.cfg.n_steps, torch.Generator().manual_seed(2), on_step=lambda k, x, e: energies.append(e.mean().item()))
+    m.revise(
+        x0, m.cfg.n_steps, torch.Generator().manual_seed(2), on_step=lambda k, x, e: energies.append(e.mean().item())
+    )
     assert len(energies) == m.cfg.n_steps + 1
     assert all(b < a for a, b in zip(energies, energies[1:])), energies  # noise 0: monotone descent
     assert all(torch.equal(a, b) for a, b in zip(before, m.f.parameters()))
@@ -56,13 +58,13 @@ def test_revision_on_quadratic_reference_only_matches_closed_form():
     x0 = torch.randn(2, 3, 32, 32)
     k, c = 7, m.cfg
     out = m.revise(x0, k, torch.Generator().manual_seed(0))
-    torch.testing.assert_close(out, x0 * (1 - c.delta ** 2 / 2 / c.sigma_ref ** 2) ** k)
+    torch.testing.assert_close(out, x0 * (1 - c.delta**2 / 2 / c.sigma_ref**2) ** k)
 
 
 def test_kl_term_matches_closed_form_and_monte_carlo():
     mu, logvar = torch.tensor([[0.5, -1.0]]), torch.tensor([[0.2, -0.7]])
     var = logvar.exp()
-    closed = 0.5 * (var + mu ** 2 - 1 - logvar).sum(1)
+    closed = 0.5 * (var + mu**2 - 1 - logvar).sum(1)
     torch.testing.assert_close(gaussian_kl(mu, logvar), closed)
     torch.testing.assert_close(gaussian_kl(torch.zeros(3, 5), torch.zeros(3, 5)), torch.zeros(3))
     q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
@@ -142,7 +144,18 @@ def test_paper_numbers_that_are_unverified_never_print_plain_reproduced(tmp_path
     from ebmbench.table import build_table
 
     f = tmp_path / "metrics.json"
-    f.write_text(json.dumps({"method": "coop_vae_ebm", "dataset": "cifar10", "seed": 0, "is": 6.65,
-                             "n_generated": 50000, "n_reference": 50000, "extractor": "inception"}))
+    f.write_text(
+        json.dumps(
+            {
+                "method": "coop_vae_ebm",
+                "dataset": "cifar10",
+                "seed": 0,
+                "is": 6.65,
+                "n_generated": 50000,
+                "n_reference": 50000,
+                "extractor": "inception",
+            }
+        )
+    )
     row = build_table([f]).query("metric == 'is'").iloc[0]
     assert row.status == "reproduced (unverified paper number)"

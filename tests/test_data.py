@@ -1,4 +1,5 @@
 """Each dataset loader on a small fixture written in its real on-disk format, and its errors."""
+
 import pickle
 
 import numpy as np
@@ -17,7 +18,9 @@ def trust_checksums(monkeypatch):
     import importlib
 
     for module in ("cifar", "svhn", "celeba"):
-        monkeypatch.setattr(importlib.import_module(f"torchvision.datasets.{module}"), "check_integrity", lambda *a, **k: True)
+        monkeypatch.setattr(
+            importlib.import_module(f"torchvision.datasets.{module}"), "check_integrity", lambda *a, **k: True
+        )
 
 
 def write_cifar10(root, n=20):
@@ -107,17 +110,29 @@ def write_celeba(root, n=6):
     split = [0, 0, 0, 1, 2, 2][:n]  # torchvision cannot index a split of one image
     (folder / "list_eval_partition.txt").write_text("".join(f"{f} {s}\n" for f, s in zip(names, split)))
     (folder / "identity_CelebA.txt").write_text("".join(f"{f} {i}\n" for i, f in enumerate(names)))
-    (folder / "list_bbox_celeba.txt").write_text(f"{n}\nimage_id x_1 y_1 width height\n" + "".join(f"{f} 1 2 3 4\n" for f in names))
-    (folder / "list_landmarks_align_celeba.txt").write_text(f"{n}\n" + " ".join(f"p{i}" for i in range(10)) + "\n"
-                                                            + "".join(f"{f} " + " ".join(["50"] * 10) + "\n" for f in names))
-    (folder / "list_attr_celeba.txt").write_text(f"{n}\n" + " ".join(f"a{i}" for i in range(40)) + "\n"
-                                                 + "".join(f"{f} " + " ".join(["-1"] * 40) + "\n" for f in names))
+    (folder / "list_bbox_celeba.txt").write_text(
+        f"{n}\nimage_id x_1 y_1 width height\n" + "".join(f"{f} 1 2 3 4\n" for f in names)
+    )
+    (folder / "list_landmarks_align_celeba.txt").write_text(
+        f"{n}\n"
+        + " ".join(f"p{i}" for i in range(10))
+        + "\n"
+        + "".join(f"{f} " + " ".join(["50"] * 10) + "\n" for f in names)
+    )
+    (folder / "list_attr_celeba.txt").write_text(
+        f"{n}\n"
+        + " ".join(f"a{i}" for i in range(40))
+        + "\n"
+        + "".join(f"{f} " + " ".join(["-1"] * 40) + "\n" for f in names)
+    )
     return folder
 
 
 def test_celeba64_crops_resizes_and_splits(tmp_path, trust_checksums):
     write_celeba(tmp_path)
-    info = prepare("celeba64", {"kind": "celeba64", "crop": [15, 40, 163, 188], "image_size": 64}, tmp_path, tmp_path / "p")
+    info = prepare(
+        "celeba64", {"kind": "celeba64", "crop": [15, 40, 163, 188], "image_size": 64}, tmp_path, tmp_path / "p"
+    )
     assert (info["n_train"], info["n_test"], info["image_shape"]) == (3, 2, [64, 64, 3])
     assert "(15, 40, 163, 188)" in info["preprocessing"]
 
@@ -139,7 +154,12 @@ def test_own_image_folder(tmp_path):
     rng = np.random.RandomState(0)
     for i in range(20):
         Image.fromarray(rng.randint(0, 256, (40, 50, 3), dtype=np.uint8)).save(tmp_path / f"im{i}.png")
-    info = prepare("mine", {"kind": "folder", "path": str(tmp_path), "image_size": 16, "test_fraction": 0.25}, "unused", tmp_path / "p")
+    info = prepare(
+        "mine",
+        {"kind": "folder", "path": str(tmp_path), "image_size": 16, "test_fraction": 0.25},
+        "unused",
+        tmp_path / "p",
+    )
     assert (info["n_train"], info["n_test"], info["image_shape"]) == (15, 5, [16, 16, 3])
 
 

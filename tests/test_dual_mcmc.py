@@ -1,12 +1,13 @@
 """Dual-MCMC (Cui & Han 2023): the two chains, spectral norm and the released architectures."""
+
 import dataclasses
 
 import pytest
 import torch
+from ebmbench.methods.dual_mcmc import DualMCMC, diag_normal_nll
 from torch import nn
 
 from ebmbench.nets import n_params
-from ebmbench.methods.dual_mcmc import DualMCMC, diag_normal_nll
 
 CPU = torch.device("cpu")
 
@@ -75,10 +76,13 @@ def test_every_ebm_layer_is_spectrally_normalised(arch):
         assert not any(hasattr(mod, "weight_orig") for mod in net.modules())
 
 
-@pytest.mark.parametrize("preset,counts", [
-    ("cifar10", {"ebm": 16_793_088, "gen": 16_024_579, "inf": 15_208_064}),
-    ("celeba64", {"ebm": 19_536_768, "gen": 12_220_675, "inf": 15_210_752}),
-])
+@pytest.mark.parametrize(
+    "preset,counts",
+    [
+        ("cifar10", {"ebm": 16_793_088, "gen": 16_024_579, "inf": 15_208_064}),
+        ("celeba64", {"ebm": 19_536_768, "gen": 12_220_675, "inf": 15_210_752}),
+    ],
+)
 def test_paper_networks_have_the_released_parameter_counts(preset, counts):
     """papers.md section 8: counts of the released classes built on CPU."""
     size = 64 if preset == "celeba64" else 32

@@ -1,5 +1,6 @@
 """The suite as its ecosystem expects it: a lint-clean workflow, config defaults from the schema,
 rule arguments quoted by Snakemake, and a package that installs as ebmbench only."""
+
 import json
 import shlex
 import shutil
@@ -43,10 +44,14 @@ def test_schema_defaults_equal_the_shipped_config():
 def test_rule_arguments_are_quoted_by_snakemake(workflow_dir):
     """A folder dataset whose path has a space and a quote, and an override with a string value,
     reach the shell as single words ({params.x:q}), not split or broken."""
-    cfg = {"datasets": ["mine"], "methods": ["short_run"],
-           "dataset_options": {"mine": {"kind": "folder", "path": "/data/my images/o'neil", "image_size": 32,
-                                        "preset": "digits"}},
-           "overrides": {"short_run": {"digits": {"n_iters": 3}}}}
+    cfg = {
+        "datasets": ["mine"],
+        "methods": ["short_run"],
+        "dataset_options": {
+            "mine": {"kind": "folder", "path": "/data/my images/o'neil", "image_size": 32, "preset": "digits"}
+        },
+        "overrides": {"short_run": {"digits": {"n_iters": 3}}},
+    }
     (workflow_dir / "c.yaml").write_text(yaml.safe_dump(cfg))
     r = snakemake(workflow_dir, "-n", "-p", "--cores", "1", "results/table.csv", "--configfile", "c.yaml")
     assert r.returncode == 0, r.stderr[-3000:]
@@ -66,8 +71,11 @@ def test_installs_as_ebmbench_only(tmp_path):
         shutil.copy(ROOT / name, src / name)
     for d in ("ebmbench", "methods"):
         shutil.copytree(ROOT / d, src / d, ignore=shutil.ignore_patterns("__pycache__"))
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path),
-                        str(src)], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(src)],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     (wheel,) = tmp_path.glob("ebmbench-*.whl")
     names = zipfile.ZipFile(wheel).namelist()

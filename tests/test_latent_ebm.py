@@ -1,15 +1,16 @@
 """Latent-space EBM prior (Pang et al. 2020) and its convolutional variant (Xu 2021): the two
 Langevin chains against known answers, the learning step's direction, the released architectures."""
+
 import dataclasses
 import math
 
 import pytest
 import torch
+from ebmbench.methods.latent_ebm import LatentEBM, LatentEBMConv
 from torch import nn
 
 from ebmbench.nets import n_params
 from ebmbench.paper_numbers import load
-from ebmbench.methods.latent_ebm import LatentEBM, LatentEBMConv
 
 CPU = torch.device("cpu")
 PAPER = [p for p in load() if p.source == "Pang et al. 2020 Table 1"]  # methods/paper_numbers.csv
@@ -194,8 +195,9 @@ def test_prior_energy_figure_plots_the_energy_of_every_step(tmp_path, monkeypatc
     model = model_of(LatentEBM, prior_steps=5, post_steps=2, fig_images=3, fig_cols=3)
     plotted = {}
     real = le.line_plot
-    monkeypatch.setattr(le, "line_plot", lambda series, path, *a: (plotted.__setitem__(path.name, series),
-                                                                   real(series, path, *a)))
+    monkeypatch.setattr(
+        le, "line_plot", lambda series, path, *a: (plotted.__setitem__(path.name, series), real(series, path, *a))
+    )
     model.figures(torch.rand(4, 3, 32, 32, generator=gen(0)) * 2 - 1, gen(1), tmp_path)
     lines = plotted["prior_energy.png"]
     assert len(lines) == 3 and all(len(v) == 6 for v in lines.values())

@@ -1,4 +1,5 @@
 """The contract every registered method keeps, checked on tiny CPU inputs."""
+
 import dataclasses
 
 import pytest
@@ -75,8 +76,11 @@ def short_chains(cfg):
     """Batch 2 and chains of at most 2 steps (every int field named *steps*): the paper's networks and
     update at the paper's resolution, at a cost a CPU test can pay (a full Dual-MCMC CIFAR-10
     iteration is ~60 EBM Langevin steps through a 17M-parameter ResNet, over a minute on CPU)."""
-    steps = {f.name: min(getattr(cfg, f.name), 2) for f in dataclasses.fields(cfg)
-             if "steps" in f.name and isinstance(getattr(cfg, f.name), int)}
+    steps = {
+        f.name: min(getattr(cfg, f.name), 2)
+        for f in dataclasses.fields(cfg)
+        if "steps" in f.name and isinstance(getattr(cfg, f.name), int)
+    }
     return dataclasses.replace(cfg, batch_size=2, **steps)
 
 

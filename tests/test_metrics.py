@@ -1,4 +1,5 @@
 """Metrics against known answers: FID of a set with itself, a shifted set, MSE, the cache key."""
+
 import numpy as np
 import pytest
 import torch
@@ -91,6 +92,7 @@ def _knn_precision_recall(gen: np.ndarray, ref: np.ndarray, k: int = 3) -> tuple
     """Kynkaanniemi et al. 2019, eq. 1-2, written here from the paper: a point lies on a manifold when it
     falls inside the ball around one of its points whose radius is the distance to that point's k-th
     nearest neighbour (itself excluded)."""
+
     def dist(a, b):
         return np.sqrt(np.clip((a**2).sum(1)[:, None] + (b**2).sum(1)[None] - 2 * a @ b.T, 0, None))
 
@@ -115,13 +117,17 @@ def test_precision_recall_known_answers(digits_dir, digits_classifier, tmp_path)
     real digits: all precise (each is a reference image), ~1/10 of the reference recalled (mode dropping).
     Uniform noise, a cluster far from every digit: neither precise nor recalled."""
     train = np.array(load_prepared(digits_dir, "train"))
-    cases = {"same": train, "zeros_only": train[_digit_labels("train") == 0],
-             "noise": np.random.RandomState(0).randint(0, 256, (500, *train.shape[1:]), dtype=np.uint8)}
+    cases = {
+        "same": train,
+        "zeros_only": train[_digit_labels("train") == 0],
+        "noise": np.random.RandomState(0).randint(0, 256, (500, *train.shape[1:]), dtype=np.uint8),
+    }
     got = {}
     for name, images in cases.items():
         save_npz(tmp_path / name / "samples.npz", images=images)
-        got[name] = score(tmp_path / name / "samples.npz", digits_dir, "digits", digits_classifier,
-                          cache_dir=tmp_path / "cache")  # the reference features extracted once
+        got[name] = score(
+            tmp_path / name / "samples.npz", digits_dir, "digits", digits_classifier, cache_dir=tmp_path / "cache"
+        )  # the reference features extracted once
         print(name, {k: got[name][k] for k in ("precision", "recall", "fid")})
     assert got["same"]["precision"] == 1.0 and got["same"]["recall"] == 1.0
     assert got["zeros_only"]["precision"] == 1.0 and 0.05 < got["zeros_only"]["recall"] < 0.2
@@ -145,7 +151,9 @@ def test_precision_recall_equal_the_paper_definition_on_the_kept_features(digits
     ref = features(np.array(load_prepared(digits_dir, "train")), "digits", digits_classifier).numpy()
     p, r = _knn_precision_recall(gen, ref)
     print(f"suite precision {with_prc['precision']:.4f} recall {with_prc['recall']:.4f}; here {p:.4f} {r:.4f}")
-    assert with_prc["precision"] == pytest.approx(p, abs=1e-6) and with_prc["recall"] == pytest.approx(r, abs=1e-6)  # float32 means
+    assert with_prc["precision"] == pytest.approx(p, abs=1e-6) and with_prc["recall"] == pytest.approx(
+        r, abs=1e-6
+    )  # float32 means
     assert 0.5 < p < 1 and 0.5 < r < 1  # real digits: mostly, not perfectly, on each other's manifold
     # and they equal torch-fidelity's own prc=True, here on its full-matrix path (what a GPU run would take)
     import torch_fidelity
@@ -154,8 +162,16 @@ def test_precision_recall_equal_the_paper_definition_on_the_kept_features(digits
 
     kw, _ = extractor_spec("digits", digits_classifier)
     train = np.array(load_prepared(digits_dir, "train"))
-    theirs = torch_fidelity.calculate_metrics(input1=_Images(test), input2=_Images(train), prc=True, cuda=False,
-                                              save_cpu_ram=False, verbose=False, batch_size=100, **kw)
+    theirs = torch_fidelity.calculate_metrics(
+        input1=_Images(test),
+        input2=_Images(train),
+        prc=True,
+        cuda=False,
+        save_cpu_ram=False,
+        verbose=False,
+        batch_size=100,
+        **kw,
+    )
     assert (with_prc["precision"], with_prc["recall"]) == (theirs["precision"], theirs["recall"])
 
 
@@ -172,8 +188,17 @@ def test_score_cli_precision_recall_flag(digits_dir, digits_classifier, tmp_path
     from ebmbench.__main__ import main
 
     save_npz(tmp_path / "s" / "samples.npz", images=np.array(load_prepared(digits_dir, "test"))[:50])
-    args = ["score", "--samples", str(tmp_path / "s" / "samples.npz"), "--data", str(digits_dir),
-            "--extractor", "digits", "--weights", str(digits_classifier)]
+    args = [
+        "score",
+        "--samples",
+        str(tmp_path / "s" / "samples.npz"),
+        "--data",
+        str(digits_dir),
+        "--extractor",
+        "digits",
+        "--weights",
+        str(digits_classifier),
+    ]
     assert main(args + ["--out", str(tmp_path / "on.json")]) == 0
     assert main(args + ["--no-precision-recall", "--out", str(tmp_path / "off.json")]) == 0
     on, off = (json.loads((tmp_path / f).read_text()) for f in ("on.json", "off.json"))
@@ -185,8 +210,19 @@ def test_score_cli_precision_recall_flag(digits_dir, digits_classifier, tmp_path
 def _metrics_file(path, seed, **values):
     from ebmbench.io import write_json
 
-    write_json(path, {"method": "short_run", "dataset": "digits", "seed": seed, "status": "ok", "n_generated": 100,
-                      "n_reference": 1497, "extractor": "digitsclf-test", **values})
+    write_json(
+        path,
+        {
+            "method": "short_run",
+            "dataset": "digits",
+            "seed": seed,
+            "status": "ok",
+            "n_generated": 100,
+            "n_reference": 1497,
+            "extractor": "digitsclf-test",
+            **values,
+        },
+    )
     return str(path)
 
 
@@ -196,17 +232,31 @@ def test_table_has_precision_and_recall_rows_and_the_gate_ignores_them(tmp_path)
     from ebmbench.gate import check
     from ebmbench.table import build_table
 
-    files = [_metrics_file(tmp_path / f"m{s}.json", s, fid=10.0 + s, kid=0.1, precision=0.6 + 0.1 * s, recall=0.3)
-             for s in (0, 1)]
+    files = [
+        _metrics_file(tmp_path / f"m{s}.json", s, fid=10.0 + s, kid=0.1, precision=0.6 + 0.1 * s, recall=0.3)
+        for s in (0, 1)
+    ]
     df = build_table(files, out=tmp_path / "table.csv")
     rows = {r.metric: r for r in df.itertuples()}
-    assert rows["precision"].measured == pytest.approx(0.65) and rows["precision"].std == pytest.approx(0.0707, abs=1e-4)
+    assert rows["precision"].measured == pytest.approx(0.65) and rows["precision"].std == pytest.approx(
+        0.0707, abs=1e-4
+    )
     assert rows["recall"].measured == pytest.approx(0.3) and rows["recall"].n_seeds == 2
     assert rows["precision"].status == "no paper number" and rows["precision"].extractor == "digitsclf-test"
     assert list(df.metric) == ["fid", "kid", "precision", "recall"]
     expected = tmp_path / "expected.csv"
-    pd.DataFrame([{"method": "short_run", "dataset": "digits", "metric": "fid", "expected": 10.5, "tolerance": 0.1,
-                   "reason": "test"}]).to_csv(expected, index=False)
+    pd.DataFrame(
+        [
+            {
+                "method": "short_run",
+                "dataset": "digits",
+                "metric": "fid",
+                "expected": 10.5,
+                "tolerance": 0.1,
+                "reason": "test",
+            }
+        ]
+    ).to_csv(expected, index=False)
     assert check(tmp_path / "table.csv", expected) == []
 
 
@@ -214,14 +264,18 @@ def test_a_seed_scored_without_precision_makes_the_row_unavailable(tmp_path):
     """A mean over the seeds that have it would pass for the whole group's."""
     from ebmbench.table import build_table
 
-    files = [_metrics_file(tmp_path / "m0.json", 0, fid=10.0, precision=0.6, recall=0.3),
-             _metrics_file(tmp_path / "m1.json", 1, fid=11.0)]
+    files = [
+        _metrics_file(tmp_path / "m0.json", 0, fid=10.0, precision=0.6, recall=0.3),
+        _metrics_file(tmp_path / "m1.json", 1, fid=11.0),
+    ]
     rows = {r.metric: r for r in build_table(files).itertuples()}
     assert rows["fid"].measured == pytest.approx(10.5)
     assert rows["precision"].status == "unavailable (seed 1: not computed)" and np.isnan(rows["precision"].measured)
 
 
-def test_inception_precision_recall_equal_the_paper_definition_on_torchscript_features(inception, digit_folder, tmp_path):  # noqa: F811
+def test_inception_precision_recall_equal_the_paper_definition_on_torchscript_features(
+    inception, digit_folder, tmp_path
+):
     """The Inception path (pool3 features of torch-fidelity's inception-v3-compat, run offline): the suite's
     numbers equal the k-NN definition computed here from the TorchScript model's own features."""
     from ebmbench.disturbances import DISTURBANCES
@@ -233,7 +287,9 @@ def test_inception_precision_recall_equal_the_paper_definition_on_torchscript_fe
     generated = DISTURBANCES["gaussian_blur"](np.array(load_prepared(digit_folder, "test")), 1.0)
     save_npz(tmp_path / "run" / "samples.npz", images=generated)
     m = score(tmp_path / "run" / "samples.npz", digit_folder, "inception", weights)
-    p, r = _knn_precision_recall(_inception.torchscript_features(ts, generated), _inception.torchscript_features(ts, reference))
+    p, r = _knn_precision_recall(
+        _inception.torchscript_features(ts, generated), _inception.torchscript_features(ts, reference)
+    )
     print(f"suite precision {m['precision']:.4f} recall {m['recall']:.4f}; from TorchScript features {p:.4f} {r:.4f}")
     # features agree to ~1e-5 relative (test_extractors): a point exactly on a ball's edge could flip, one at most
     assert abs(m["precision"] - p) <= 1 / len(generated) + 1e-6 and abs(m["recall"] - r) <= 1 / len(reference) + 1e-6

@@ -1,5 +1,6 @@
 """Speed switches (issue 16) against known answers: what must not change, what must be restored.
 No timings here: benchmarks/run.py measures them."""
+
 import dataclasses
 import subprocess
 import sys
@@ -73,7 +74,9 @@ def test_channels_last_keeps_the_chain_within_rounding():
     plain, cl = _model("short_run"), _model("short_run", channels_last=True)
     assert cl.f.net[0].weight.is_contiguous(memory_format=torch.channels_last)
     x0 = _batch(8)
-    a = plain.langevin(plain.energy, x0, n_steps=5, step_size=1.0, noise_std=0.01, generator=torch.Generator().manual_seed(0))
+    a = plain.langevin(
+        plain.energy, x0, n_steps=5, step_size=1.0, noise_std=0.01, generator=torch.Generator().manual_seed(0)
+    )
     b = cl.langevin(cl.energy, x0, n_steps=5, step_size=1.0, noise_std=0.01, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(a, b, atol=1e-4)
 
@@ -84,8 +87,11 @@ def test_bf16_choice_is_checked_and_auto_follows_the_hardware(monkeypatch):
         bad.langevin(bad.energy, _batch(2), n_steps=1, step_size=1.0, noise_std=0.0)
     seen = []
     model = _model("short_run", bf16="auto")
-    energy = lambda x: (seen.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)  # noqa: E731
-                        or model.energy(x))
+
+    def energy(x):
+        seen.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)
+        return model.energy(x)
+
     for native, expected in ((False, None), (True, torch.bfloat16)):
         monkeypatch.setattr("ebmbench.method.bf16_native", lambda device, native=native: native)
         seen.clear()
@@ -132,7 +138,9 @@ def test_second_score_reuses_the_cached_reference_features(digits_dir, digits_cl
     np.savez(samples, images=rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8))
     seen = []
     forward = metrics.DigitsFeatureExtractor.forward
-    monkeypatch.setattr(metrics.DigitsFeatureExtractor, "forward", lambda self, x: seen.append(len(x)) or forward(self, x))
+    monkeypatch.setattr(
+        metrics.DigitsFeatureExtractor, "forward", lambda self, x: seen.append(len(x)) or forward(self, x)
+    )
     counts = []
     for _ in range(2):
         seen.clear()
@@ -147,7 +155,9 @@ HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load
 
 def _tsv(path, *rows):
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(HEADER + "".join(f"{s}\t0:00:{int(s):02d}\t{rss}\t1\t1\t1\t0\t0\t50\t{cpu}\n" for s, rss, cpu in rows))
+    path.write_text(
+        HEADER + "".join(f"{s}\t0:00:{int(s):02d}\t{rss}\t1\t1\t1\t0\t0\t50\t{cpu}\n" for s, rss, cpu in rows)
+    )
 
 
 def test_cost_table_sums_seeds_and_rules_from_snakemake_records(tmp_path):
@@ -162,8 +172,13 @@ def test_cost_table_sums_seeds_and_rules_from_snakemake_records(tmp_path):
     _tsv(root / "score/digits/uniform_noise.tsv", (4.0, 590.0, 8.0))
     rows = {(r["method"], r["rule"]): r for r in cost_table(root)}
     train = rows["short_run", "train"]
-    assert (train["jobs"], train["seconds"], train["seconds_per_job"], train["cpu_seconds"], train["max_rss_mb"]) == \
-        (2, 230.0, 115.0, 430.0, 500.0)
+    assert (train["jobs"], train["seconds"], train["seconds_per_job"], train["cpu_seconds"], train["max_rss_mb"]) == (
+        2,
+        230.0,
+        115.0,
+        430.0,
+        500.0,
+    )
     assert rows["short_run", "sample"]["cpu_seconds"] != rows["short_run", "sample"]["cpu_seconds"]  # NaN: unmeasured
     total = rows["short_run", "total"]
     assert (total["jobs"], total["seconds"], total["cpu_seconds"], total["max_rss_mb"]) == (4, 245.0, 439.0, 600.0)

@@ -1,4 +1,5 @@
 """Reliability: resume-exact after SIGKILL, divergence handling, bad input, atomic writes, the gate."""
+
 import errno
 import json
 import os
@@ -19,8 +20,24 @@ FAST = ["--set", "n_steps=8", "--set", "checkpoint_every=3", "--set", "recon_ite
 
 
 def train_cmd(data, out, n_iters):
-    return [sys.executable, "-m", "ebmbench", "train", "--method", "short_run", "--data", str(data), "--out", str(out),
-            "--threads", "1", "--no-progress", "--set", f"n_iters={n_iters}", *FAST]
+    return [
+        sys.executable,
+        "-m",
+        "ebmbench",
+        "train",
+        "--method",
+        "short_run",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--no-progress",
+        "--set",
+        f"n_iters={n_iters}",
+        *FAST,
+    ]
 
 
 def log_lines(path):
@@ -36,6 +53,7 @@ def same_state(a, b):
                 yield from flat(v, f"{prefix}{k}.")
             else:
                 yield f"{prefix}{k}", v
+
     fa, fb = dict(flat(sa)), dict(flat(sb))
     assert fa.keys() == fb.keys()
     for k in fa:
@@ -61,16 +79,21 @@ def test_sigkill_and_resume_is_bit_identical(digits_dir, tmp_path):
     same_state(full / "model.pt", killed / "model.pt")
     assert log_lines(full / "log.jsonl") == log_lines(killed / "log.jsonl")
     for run in (full, killed):  # and the same samples, hence the same metrics
-        assert main(["sample", "--run", str(run), "--out", str(run), "--n", "16", "--threads", "1", "--no-progress"]) == 0
+        assert (
+            main(["sample", "--run", str(run), "--out", str(run), "--n", "16", "--threads", "1", "--no-progress"]) == 0
+        )
     assert np.array_equal(np.load(full / "samples.npz")["images"], np.load(killed / "samples.npz")["images"])
 
 
 def test_snakemake_rerun_of_a_killed_job_resumes_its_checkpoint(workflow_dir):
     (workflow_dir / "c.yaml").write_text(
-        "methods: [short_run]\noverrides: {short_run: {digits: {n_iters: 40, n_steps: 8, checkpoint_every: 5}}}\n")
+        "methods: [short_run]\noverrides: {short_run: {digits: {n_iters: 40, n_steps: 8, checkpoint_every: 5}}}\n"
+    )
     target = "results/digits/short_run/seed0/model.pt"
     cmd = [sys.executable, "-m", "snakemake", "--cores", "1", target, "--configfile", "c.yaml"]
-    proc = subprocess.Popen(cmd, cwd=workflow_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=workflow_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     log = workflow_dir / "results/digits/short_run/seed0/log.jsonl"
     deadline = time.time() + 180
     while len(log_lines(log)) < 12 and time.time() < deadline and proc.poll() is None:
@@ -105,13 +128,17 @@ def nan_at(monkeypatch):
     return calls["at"]
 
 
-def test_nan_stops_the_run_keeps_the_last_good_checkpoint_and_is_reported(digits_dir, tmp_path, nan_at, digits_classifier):
+def test_nan_stops_the_run_keeps_the_last_good_checkpoint_and_is_reported(
+    digits_dir, tmp_path, nan_at, digits_classifier
+):
     from ebmbench.loop import DivergenceError, train
 
     nan_at.add(4)
     run = tmp_path / "run"
     with pytest.raises(DivergenceError, match=r"iteration 4: loss = nan"):
-        train("short_run", digits_dir, run, overrides={"n_iters": 9, "n_steps": 4, "checkpoint_every": 3}, progress=False)
+        train(
+            "short_run", digits_dir, run, overrides={"n_iters": 9, "n_steps": 4, "checkpoint_every": 3}, progress=False
+        )
     summary = json.loads((run / "train.json").read_text())
     assert summary["status"] == "diverged" and summary["iter"] == 4 and summary["quantity"] == "loss"
     final = load_torch(run / "model.pt")
@@ -119,8 +146,24 @@ def test_nan_stops_the_run_keeps_the_last_good_checkpoint_and_is_reported(digits
     same_state(run / "model.pt", run / "state-latest.pt")  # the last good weights, nothing after them
     # downstream: no samples, no numbers, and the table says diverged
     main(["sample", "--run", str(run), "--out", str(run), "--n", "16", "--no-progress"])
-    assert main(["score", "--samples", str(run / "samples.npz"), "--data", str(digits_dir), "--extractor", "digits",
-                 "--weights", str(digits_classifier), "--out", str(run / "metrics.json")]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--samples",
+                str(run / "samples.npz"),
+                "--data",
+                str(digits_dir),
+                "--extractor",
+                "digits",
+                "--weights",
+                str(digits_classifier),
+                "--out",
+                str(run / "metrics.json"),
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "diverged" and "fid" not in metrics
     assert main(["table", str(run / "metrics.json"), "--out", str(tmp_path / "t.csv")]) == 0
@@ -132,8 +175,13 @@ def test_divergence_retry_restarts_from_checkpoint_with_a_new_seed(digits_dir, t
     from ebmbench.loop import train
 
     nan_at.add(4)
-    summary = train("short_run", digits_dir, tmp_path / "run", progress=False,
-                    overrides={"n_iters": 8, "n_steps": 4, "checkpoint_every": 3, "divergence_retries": 1})
+    summary = train(
+        "short_run",
+        digits_dir,
+        tmp_path / "run",
+        progress=False,
+        overrides={"n_iters": 8, "n_steps": 4, "checkpoint_every": 3, "divergence_retries": 1},
+    )
     assert summary["status"] == "ok" and len(summary["restarts"]) == 1
     restart = summary["restarts"][0]
     assert restart["iter"] == 4 and restart["resumed_at"] == 3
@@ -152,8 +200,24 @@ def tiny_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("bad")
     prepare("digits", {"kind": "digits"}, root, root / "digits")
-    assert main(["train", "--method", "short_run", "--data", str(root / "digits"), "--out", str(root / "run"),
-                 "--no-progress", "--set", "n_iters=2", *FAST]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "short_run",
+                "--data",
+                str(root / "digits"),
+                "--out",
+                str(root / "run"),
+                "--no-progress",
+                "--set",
+                "n_iters=2",
+                *FAST,
+            ]
+        )
+        == 0
+    )
     return root
 
 
@@ -175,8 +239,23 @@ def test_corrupt_prepared_data_and_truncated_checkpoint(tiny_run, tmp_path, caps
     assert main(["sample", "--run", str(run), "--out", str(run), "--n", "4"]) == 2
     assert "corrupt or truncated" in capsys.readouterr().err
     corrupt(run / "state-latest.pt")
-    assert main(["train", "--method", "short_run", "--data", str(tiny_run / "digits"), "--out", str(run),
-                 "--set", "n_iters=2", *FAST]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "short_run",
+                "--data",
+                str(tiny_run / "digits"),
+                "--out",
+                str(run),
+                "--set",
+                "n_iters=2",
+                *FAST,
+            ]
+        )
+        == 2
+    )
     assert "corrupt or truncated" in capsys.readouterr().err
 
 
@@ -216,16 +295,31 @@ def table_csv(path, rows):
 
 
 def test_gate_fails_only_on_the_regressed_metric(tmp_path, capsys):
-    table_csv(tmp_path / "table.csv", [
-        ("short_run", "digits", "fid", 520.0, "no paper number", None, None, None),  # regressed: expected 400 +- 20 %
-        ("short_run", "digits", "is", 7.5, "no paper number", None, None, None),  # improved: expected 5 +- 20 %
-        ("short_run", "digits", "kid", 21000.0, "no paper number", None, None, None),  # within tolerance
-    ])
-    pd.DataFrame([
-        ("short_run", "digits", "fid", 400.0, 0.2, "3 seeds"),
-        ("short_run", "digits", "is", 5.0, 0.2, "3 seeds"),
-        ("short_run", "digits", "kid", 20000.0, 0.2, "3 seeds"),
-    ], columns=["method", "dataset", "metric", "expected", "tolerance", "reason"]).to_csv(tmp_path / "exp.csv", index=False)
+    table_csv(
+        tmp_path / "table.csv",
+        [
+            (
+                "short_run",
+                "digits",
+                "fid",
+                520.0,
+                "no paper number",
+                None,
+                None,
+                None,
+            ),  # regressed: expected 400 +- 20 %
+            ("short_run", "digits", "is", 7.5, "no paper number", None, None, None),  # improved: expected 5 +- 20 %
+            ("short_run", "digits", "kid", 21000.0, "no paper number", None, None, None),  # within tolerance
+        ],
+    )
+    pd.DataFrame(
+        [
+            ("short_run", "digits", "fid", 400.0, 0.2, "3 seeds"),
+            ("short_run", "digits", "is", 5.0, 0.2, "3 seeds"),
+            ("short_run", "digits", "kid", 20000.0, 0.2, "3 seeds"),
+        ],
+        columns=["method", "dataset", "metric", "expected", "tolerance", "reason"],
+    ).to_csv(tmp_path / "exp.csv", index=False)
     assert main(["check", str(tmp_path / "table.csv"), "--against", str(tmp_path / "exp.csv")]) == 1
     out = capsys.readouterr().out
     assert "short_run/digits/fid" in out and "/is" not in out and "/kid" not in out and "1 regression" in out
@@ -233,17 +327,22 @@ def test_gate_fails_only_on_the_regressed_metric(tmp_path, capsys):
 
 def test_gate_counts_a_missing_or_diverged_metric_as_a_failure(tmp_path, capsys):
     table_csv(tmp_path / "table.csv", [("short_run", "digits", "fid", None, "diverged", None, None, None)])
-    pd.DataFrame([("short_run", "digits", "fid", 400.0, 0.2, "x"), ("dual_mcmc", "digits", "fid", 300.0, 0.2, "x")],
-                 columns=["method", "dataset", "metric", "expected", "tolerance", "reason"]).to_csv(tmp_path / "e.csv", index=False)
+    pd.DataFrame(
+        [("short_run", "digits", "fid", 400.0, 0.2, "x"), ("dual_mcmc", "digits", "fid", 300.0, 0.2, "x")],
+        columns=["method", "dataset", "metric", "expected", "tolerance", "reason"],
+    ).to_csv(tmp_path / "e.csv", index=False)
     assert main(["check", str(tmp_path / "table.csv"), "--against", str(tmp_path / "e.csv")]) == 1
     assert "2 regression" in capsys.readouterr().out
 
 
 def test_gate_against_paper_uses_each_numbers_tolerance(tmp_path, capsys):
-    table_csv(tmp_path / "table.csv", [
-        ("short_run", "celeba64", "fid", 26.0, "gap", 23.02, "Dual-MCMC T1", 0.20),  # within its 20 %
-        ("short_run", "cifar10", "is", 5.0, "gap", 6.21, "Dual-MCMC T1", 0.10),  # IS 19 % low: fails
-    ])
+    table_csv(
+        tmp_path / "table.csv",
+        [
+            ("short_run", "celeba64", "fid", 26.0, "gap", 23.02, "Dual-MCMC T1", 0.20),  # within its 20 %
+            ("short_run", "cifar10", "is", 5.0, "gap", 6.21, "Dual-MCMC T1", 0.10),  # IS 19 % low: fails
+        ],
+    )
     assert main(["check", str(tmp_path / "table.csv"), "--against", "paper"]) == 1
     out = capsys.readouterr().out
     assert "cifar10/is" in out and "celeba64" not in out

@@ -1,6 +1,7 @@
 """The SLURM profile: the paper plan asks for GPUs (always), and a real single-node SLURM (as root on
 Linux: Debian's slurm-wlm + munge, daemons started here and stopped by their PIDs) runs the workflow
 through sbatch with the numbers of a local run. Facts and traps: shared/reference/slurm.md."""
+
 import math
 import os
 import re
@@ -17,22 +18,38 @@ import yaml
 
 from ebmbench.config import planned_runs, preset_of
 from ebmbench.registry import resolve_config
-from tests.test_container import (TINY, apt_install, integration_skip_reason, local_run, numbers, prepared_resources,
-                                  say, skip_loudly)
+from tests.test_container import (
+    TINY,
+    apt_install,
+    integration_skip_reason,
+    local_run,
+    numbers,
+    prepared_resources,
+    say,
+    skip_loudly,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def snakemake(work, *args, timeout=900):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # jobs run this venv's python
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=work, capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=work, capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 def test_paper_plan_asks_for_gpus(workflow_dir):
     shutil.copytree(ROOT / "profiles", workflow_dir / "profiles")
-    r = snakemake(workflow_dir, "-n", "results/table.csv", "--configfile", "config/paper.yaml",
-                  "--workflow-profile", "profiles/slurm")
+    r = snakemake(
+        workflow_dir,
+        "-n",
+        "results/table.csv",
+        "--configfile",
+        "config/paper.yaml",
+        "--workflow-profile",
+        "profiles/slurm",
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     config.update(yaml.safe_load((ROOT / "config/paper.yaml").read_text()))
@@ -42,8 +59,13 @@ def test_paper_plan_asks_for_gpus(workflow_dir):
         res = re.search(r"resources: (.*)", block)
         wc = re.search(r"wildcards: (.*)", block)
         if name and name.group(1) in ("train", "sample", "score"):
-            jobs.append((name.group(1), dict(kv.split("=", 1) for kv in wc.group(1).split(", ")),
-                         dict(kv.split("=", 1) for kv in res.group(1).split(", "))))
+            jobs.append(
+                (
+                    name.group(1),
+                    dict(kv.split("=", 1) for kv in wc.group(1).split(", ")),
+                    dict(kv.split("=", 1) for kv in res.group(1).split(", ")),
+                )
+            )
     runs = planned_runs(config)
     n = len(runs) * len(config["seeds"])
     assert [j[0] for j in jobs].count("train") == n and [j[0] for j in jobs].count("sample") == n
@@ -51,7 +73,9 @@ def test_paper_plan_asks_for_gpus(workflow_dir):
     for rule, wc, res in jobs:
         assert res["gpu"] == "1", (rule, wc, res)
         assert res["cpus_per_task"] == str(config["threads"])
-        assert res["mem_mb"] == ("32000" if preset_of(config, wc["dataset"]) == "celeba64" else "16000")  # by preset: celeba64_40k too
+        assert res["mem_mb"] == (
+            "32000" if preset_of(config, wc["dataset"]) == "celeba64" else "16000"
+        )  # by preset: celeba64_40k too
         if rule == "train":
             cfg = resolve_config(wc["method"], preset_of(config, wc["dataset"]))
             assert res["runtime"] == str(30 + math.ceil(cfg.n_iters * 0.5 / 60)), (wc, res)
@@ -115,9 +139,19 @@ def slurm(request, tmp_path_factory):
     saved = conf.with_name("slurm.conf.ebmbench-saved")
     daemons = []
     try:
-        daemons.append(subprocess.Popen(["munged", "-F", f"--key-file={key}", f"--socket={sock}",
-                                         f"--pid-file={d}/munged.pid", f"--log-file={d}/munged.log",
-                                         f"--seed-file={d}/munged.seed"]))
+        daemons.append(
+            subprocess.Popen(
+                [
+                    "munged",
+                    "-F",
+                    f"--key-file={key}",
+                    f"--socket={sock}",
+                    f"--pid-file={d}/munged.pid",
+                    f"--log-file={d}/munged.log",
+                    f"--seed-file={d}/munged.seed",
+                ]
+            )
+        )
         conf.parent.mkdir(parents=True, exist_ok=True)
         if conf.exists():
             conf.rename(saved)
@@ -129,11 +163,14 @@ def slurm(request, tmp_path_factory):
         daemons.append(subprocess.Popen(["slurmctld", "-D"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         daemons.append(subprocess.Popen(["slurmd", "-D"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         while "idle" not in subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True).stdout:
-            assert time.time() - t < 60 and all(p.poll() is None for p in daemons), "SLURM did not come up: " + \
-                (d / "slurmctld.log").read_text(errors="ignore")[-1500:]
+            assert time.time() - t < 60 and all(p.poll() is None for p in daemons), (
+                "SLURM did not come up: " + (d / "slurmctld.log").read_text(errors="ignore")[-1500:]
+            )
             time.sleep(1)
-        say(request, f"munged, slurmctld, slurmd (pids {', '.join(str(p.pid) for p in daemons)}) idle: "
-                     f"{time.time() - t:.0f} s")
+        say(
+            request,
+            f"munged, slurmctld, slurmd (pids {', '.join(str(p.pid) for p in daemons)}) idle: {time.time() - t:.0f} s",
+        )
         yield d
     finally:
         for p in reversed(daemons):
@@ -157,9 +194,18 @@ def test_workflow_through_sbatch_equals_local(slurm, workflow_dir, digits_dir, d
     (work / "tiny.yaml").write_text(TINY)
     t = time.time()
     # trap 2: no slurmdbd here, so job status comes from squeue (sacct would wait forever)
-    r = snakemake(work, "results/digits/short_run/seed0/metrics.json", "--configfile", "tiny.yaml",
-                  "--workflow-profile", "profiles/slurm", "--slurm-status-command", "squeue",
-                  "--slurm-init-seconds-before-status-checks", "5")
+    r = snakemake(
+        work,
+        "results/digits/short_run/seed0/metrics.json",
+        "--configfile",
+        "tiny.yaml",
+        "--workflow-profile",
+        "profiles/slurm",
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "5",
+    )
     log = r.stdout + r.stderr
     assert r.returncode == 0, log[-4000:]
     ids = re.findall(r"SLURM jobid (\d+)", log)

@@ -1,5 +1,6 @@
 """Intervals and verdicts against known answers: analytic FID between Gaussians, torch-fidelity's
 own FID/IS formulas, Student-t quantiles, and one constructed case per verdict class."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,7 +8,7 @@ import torch
 from scipy import linalg
 
 from ebmbench._compat import import_torch_fidelity
-from ebmbench.verdict import FID, combine, estimate_fid, fid_infinity, inception_score, verdict, verdict_class, VERDICTS
+from ebmbench.verdict import FID, VERDICTS, combine, estimate_fid, fid_infinity, inception_score, verdict, verdict_class
 
 import_torch_fidelity()
 from torch_fidelity.metric_fid import fid_statistics_to_metric  # noqa: E402
@@ -35,7 +36,8 @@ def test_fid_matches_torch_fidelity():
     # fewer samples than dimensions: the n x n Gram matrix path gives the same number
     few = x[:10]
     assert FID(few, m2, s2)() == pytest.approx(
-        fid_statistics_to_metric(stats(few), {"mu": m2, "sigma": s2}, False)["frechet_inception_distance"], rel=1e-7)
+        fid_statistics_to_metric(stats(few), {"mu": m2, "sigma": s2}, False)["frechet_inception_distance"], rel=1e-7
+    )
 
 
 def test_inception_score_matches_torch_fidelity():
@@ -145,15 +147,31 @@ def _constructed(tmp_path):
     files = []
     for seed, fid in enumerate((100.0, 102.0, 104.0)):
         files.append(tmp_path / f"sr{seed}.json")
-        write_json(files[-1], {"method": "short_run", "dataset": "digits", "seed": seed, "status": "ok", "fid": fid,
-                               "n_generated": 1000, "n_reference": 1497, "extractor": "x"})
+        write_json(
+            files[-1],
+            {
+                "method": "short_run",
+                "dataset": "digits",
+                "seed": seed,
+                "status": "ok",
+                "fid": fid,
+                "n_generated": 1000,
+                "n_reference": 1497,
+                "extractor": "x",
+            },
+        )
     files.append(tmp_path / "le.json")
     write_json(files[-1], {"method": "latent_ebm", "dataset": "digits", "seed": 0, "status": "diverged"})
     P = lambda label, sid, value, **kw: PaperNumber(label, sid, "digits", "fid", value, "T", "made up", **kw)  # noqa: E731
-    numbers = [P("close", "short_run", 104.0), P("high", "short_run", 80.0),
-               P("low", "short_run", 130.0), P("tiny", "short_run", 12.0),
-               P("unchecked", "short_run", 103.0, verified=False),
-               P("absent", "dual_mcmc", 50.0), P("broken", "latent_ebm", 30.0)]
+    numbers = [
+        P("close", "short_run", 104.0),
+        P("high", "short_run", 80.0),
+        P("low", "short_run", 130.0),
+        P("tiny", "short_run", 12.0),
+        P("unchecked", "short_run", 103.0, verified=False),
+        P("absent", "dual_mcmc", 50.0),
+        P("broken", "latent_ebm", 30.0),
+    ]
     return files, numbers
 
 
@@ -165,9 +183,15 @@ def test_each_verdict_class_from_a_constructed_table(tmp_path, monkeypatch):
     df = table.build_table(files, datasets=["digits"], out=tmp_path / "results" / "table.csv")
     with_paper = df.dropna(subset=["paper"])
     got = dict(zip(with_paper["paper_method"], with_paper["verdict"]))
-    assert got == {"close": "reproduced", "high": "worse (+2.2 widths)", "low": "better (-2.8 widths)",
-                   "tiny": "inconclusive", "unchecked": "reproduced [unverified]", "absent": "not run",
-                   "broken": "diverged"}
+    assert got == {
+        "close": "reproduced",
+        "high": "worse (+2.2 widths)",
+        "low": "better (-2.8 widths)",
+        "tiny": "inconclusive",
+        "unchecked": "reproduced [unverified]",
+        "absent": "not run",
+        "broken": "diverged",
+    }
     row = df[df["paper_method"] == "close"].iloc[0]
     assert row["half_width"] == pytest.approx(4.302653 * 2 / np.sqrt(3), rel=1e-6) and row["estimator"] == "raw"
     # the source table as the "paper" printed it, and the coloured verdict page

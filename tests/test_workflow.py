@@ -1,4 +1,5 @@
 """The whole workflow on a tiny config, as a user runs it: snakemake -> table, grids, curves, report."""
+
 import subprocess
 import sys
 

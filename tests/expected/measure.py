@@ -6,6 +6,7 @@ expected = mean over the seeds that finished; tolerance = max(25 %, 3 x relative
 100 %. The 25 % floor covers the machine-to-machine spread measured on the same commit (2-13 % on
 seed-0 digits FIDs between two x86 CPUs, DESIGN.md); 3 x the seed spread covers a new seed.
 """
+
 import csv
 import json
 import math
@@ -26,7 +27,9 @@ def main(root: str) -> None:
         ok = [(s, m) for s, m in rs if m.get("status", "ok") == "ok"]
         bad = sorted(s for s, m in rs if m.get("status", "ok") != "ok")
         for metric in METRICS:
-            vals = [(s, m[metric]) for s, m in ok if isinstance(m.get(metric), (int, float)) and math.isfinite(m[metric])]
+            vals = [
+                (s, m[metric]) for s, m in ok if isinstance(m.get(metric), (int, float)) and math.isfinite(m[metric])
+            ]
             if not vals:
                 continue
             xs = [v for _, v in vals]
@@ -35,8 +38,10 @@ def main(root: str) -> None:
             rel = std / abs(mean) if mean else 0.0
             tol = min(1.0, max(0.25, 3 * rel))
             seeds = ",".join(str(s) for s, _ in vals)
-            reason = (f"mean of default-config runs with seeds {seeds} ({', '.join(f'{x:.4g}' for x in xs)}); "
-                      f"tolerance = max(25%, 3 x relative std {rel:.2f}), capped at 100%")
+            reason = (
+                f"mean of default-config runs with seeds {seeds} ({', '.join(f'{x:.4g}' for x in xs)}); "
+                f"tolerance = max(25%, 3 x relative std {rel:.2f}), capped at 100%"
+            )
             if bad:
                 reason += f"; seed(s) {','.join(map(str, bad))} diverged and are not in the mean"
             out.writerow([method, dataset, metric, f"{mean:.6g}", f"{math.ceil(tol * 100) / 100:.2f}", reason])
