@@ -10,6 +10,7 @@ on it instead, and their runs are reported as celeba64 (data.prepare names it so
 them beside the papers' celeba64 numbers. A variant is not listed in `datasets`; uniform noise and
 the comparison page stay with the listed entry.
 """
+
 from .io import SuiteError
 from .registry import get_method, resolve_config
 
@@ -53,7 +54,9 @@ def planned_runs(config: dict) -> list[tuple[str, str]]:
 
 def skipped_runs(config: dict) -> list[tuple[str, str]]:
     planned = set(planned_runs(config))
-    return [(m, d) for m in config["methods"] for d in config["datasets"] if (m, entry_for(config, m, d)) not in planned]
+    return [
+        (m, d) for m in config["methods"] for d in config["datasets"] if (m, entry_for(config, m, d)) not in planned
+    ]
 
 
 def _check_variant(config: dict, name: str) -> None:
@@ -61,43 +64,56 @@ def _check_variant(config: dict, name: str) -> None:
     base = opts.get("variant_of")
     if base is None:
         if "methods" in opts:
-            raise SuiteError(f"dataset_options.{name}: 'methods' belongs to a protocol variant; add "
-                             f"'variant_of: <dataset>' or remove 'methods'.")
+            raise SuiteError(
+                f"dataset_options.{name}: 'methods' belongs to a protocol variant; add "
+                f"'variant_of: <dataset>' or remove 'methods'."
+            )
         return
     where = f"dataset_options.{name} (a variant of '{base}')"
     if base not in options or "variant_of" in options[base]:
-        raise SuiteError(f"{where}: variant_of must name another entry of dataset_options that is not a variant "
-                         f"itself (entries: {', '.join(sorted(options))}).")
+        raise SuiteError(
+            f"{where}: variant_of must name another entry of dataset_options that is not a variant "
+            f"itself (entries: {', '.join(sorted(options))})."
+        )
     if opts["kind"] != options[base]["kind"]:
-        raise SuiteError(f"{where}: kind '{opts['kind']}' differs from '{base}''s kind '{options[base]['kind']}'; "
-                         f"a variant is the same data under another protocol.")
+        raise SuiteError(
+            f"{where}: kind '{opts['kind']}' differs from '{base}''s kind '{options[base]['kind']}'; "
+            f"a variant is the same data under another protocol."
+        )
     if name in config["datasets"]:
-        raise SuiteError(f"{where}: list '{base}' in datasets, not its variant; the variant's methods use it "
-                         f"in place of '{base}'.")
+        raise SuiteError(
+            f"{where}: list '{base}' in datasets, not its variant; the variant's methods use it in place of '{base}'."
+        )
     if not opts.get("methods"):
         raise SuiteError(f"{where}: needs 'methods', the methods whose papers use this protocol.")
     for method in opts["methods"]:
         get_method(method)  # unknown method: fails naming the choices
         others = [v for v in variants_of(config, base) if v != name and method in options[v].get("methods", [])]
         if others:
-            raise SuiteError(f"{where}: method '{method}' is also in variant '{others[0]}' of '{base}'; give each "
-                             f"method one protocol per dataset.")
+            raise SuiteError(
+                f"{where}: method '{method}' is also in variant '{others[0]}' of '{base}'; give each "
+                f"method one protocol per dataset."
+            )
 
 
 def check_workflow_config(config: dict) -> None:
     options = config["dataset_options"]
     for name in config["datasets"]:
         if name not in options:
-            raise SuiteError(f"dataset '{name}' is listed in datasets but has no entry in dataset_options "
-                             f"(known: {', '.join(sorted(options))}).")
-    for name, opts in options.items():
+            raise SuiteError(
+                f"dataset '{name}' is listed in datasets but has no entry in dataset_options "
+                f"(known: {', '.join(sorted(options))})."
+            )
+    for name in options:
         _check_variant(config, name)
     for name in {entry_for(config, m, d) for m in config["methods"] for d in config["datasets"]}:
         opts = options[name]
         if opts["kind"] == "folder" and "path" not in opts:
             raise SuiteError(f"dataset_options.{name}: kind 'folder' needs a 'path' to the image folder.")
         if extractor_of(config, name) == "digits" and opts["kind"] != "digits":
-            raise SuiteError(f"dataset_options.{name}: the digits extractor only fits the digits dataset; use inception.")
+            raise SuiteError(
+                f"dataset_options.{name}: the digits extractor only fits the digits dataset; use inception."
+            )
     for method, name in planned_runs(config):
         preset = preset_of(config, name)
         resolve_config(method, preset, config.get("overrides", {}).get(method, {}).get(preset, {}))
@@ -105,6 +121,8 @@ def check_workflow_config(config: dict) -> None:
         cls = get_method(method)
         for preset, fields in per_preset.items():
             if preset not in cls.PRESETS:
-                raise SuiteError(f"overrides.{method}.{preset}: method '{method}' has no preset '{preset}' "
-                                 f"(presets: {', '.join(sorted(cls.PRESETS))}).")
+                raise SuiteError(
+                    f"overrides.{method}.{preset}: method '{method}' has no preset '{preset}' "
+                    f"(presets: {', '.join(sorted(cls.PRESETS))})."
+                )
             resolve_config(method, preset, fields)

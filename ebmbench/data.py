@@ -13,6 +13,7 @@ Sources:
            list_eval_partition.txt (train 162,770 / test 19,962).
   folder   a user's own folder of images: centre crop to square, resize, fixed test fraction.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -54,17 +55,28 @@ def load_digits(opts: dict):
     d = sk_digits()
     # 0..16 ink levels -> 0..255, bilinear upsampling, grey replicated to RGB.
     imgs = np.stack(
-        [np.asarray(Image.fromarray((im * 255.0 / 16).astype(np.uint8)).resize((size, size), Image.BILINEAR)) for im in d.images]
+        [
+            np.asarray(Image.fromarray((im * 255.0 / 16).astype(np.uint8)).resize((size, size), Image.BILINEAR))
+            for im in d.images
+        ]
     )
     imgs = np.repeat(imgs[..., None], 3, axis=-1)
     train_idx, test_idx = digits_split(len(imgs))
-    return imgs[train_idx], imgs[test_idx], f"sklearn load_digits 8x8 x255/16, bilinear to {size}x{size}, grey->RGB; split RandomState(0) 1497/300"
+    return (
+        imgs[train_idx],
+        imgs[test_idx],
+        f"sklearn load_digits 8x8 x255/16, bilinear to {size}x{size}, grey->RGB; split RandomState(0) 1497/300",
+    )
 
 
 def load_cifar10(root: Path, download: bool, opts: dict):
     tv = import_torchvision()
     folder = root / "cifar10"
-    files = ["cifar-10-batches-py/data_batch_1..5", "cifar-10-batches-py/test_batch", "cifar-10-batches-py/batches.meta"]
+    files = [
+        "cifar-10-batches-py/data_batch_1..5",
+        "cifar-10-batches-py/test_batch",
+        "cifar-10-batches-py/batches.meta",
+    ]
     remedy = (
         "Download and unpack cifar-10-python.tar.gz from the CIFAR-10 page there, or set "
         "dataset_options.cifar10.download: true on a machine with internet."
@@ -75,8 +87,14 @@ def load_cifar10(root: Path, download: bool, opts: dict):
         train = tv.datasets.CIFAR10(str(folder), train=True, download=download).data
         test = tv.datasets.CIFAR10(str(folder), train=False, download=download).data
     except Exception as err:
-        raise DatasetError(f"dataset 'cifar10' in {folder} could not be read ({err}). Files are missing, truncated or corrupt (checksum). {remedy}") from None
-    return _check_shape("cifar10", train, 32), _check_shape("cifar10", test, 32), "CIFAR-10 python batches, 32x32, no resize"
+        raise DatasetError(
+            f"dataset 'cifar10' in {folder} could not be read ({err}). Files are missing, truncated or corrupt (checksum). {remedy}"
+        ) from None
+    return (
+        _check_shape("cifar10", train, 32),
+        _check_shape("cifar10", test, 32),
+        "CIFAR-10 python batches, 32x32, no resize",
+    )
 
 
 def load_svhn(root: Path, download: bool, opts: dict):
@@ -90,15 +108,27 @@ def load_svhn(root: Path, download: bool, opts: dict):
         train = tv.datasets.SVHN(str(folder), split="train", download=download).data.transpose(0, 2, 3, 1)
         test = tv.datasets.SVHN(str(folder), split="test", download=download).data.transpose(0, 2, 3, 1)
     except Exception as err:
-        raise DatasetError(f"dataset 'svhn' in {folder} could not be read ({err}). Files are missing, truncated or corrupt (checksum). {remedy}") from None
-    return _check_shape("svhn", np.ascontiguousarray(train), 32), _check_shape("svhn", np.ascontiguousarray(test), 32), "SVHN format 2, 32x32, extra split unused"
+        raise DatasetError(
+            f"dataset 'svhn' in {folder} could not be read ({err}). Files are missing, truncated or corrupt (checksum). {remedy}"
+        ) from None
+    return (
+        _check_shape("svhn", np.ascontiguousarray(train), 32),
+        _check_shape("svhn", np.ascontiguousarray(test), 32),
+        "SVHN format 2, 32x32, extra split unused",
+    )
 
 
 def load_celeba64(root: Path, download: bool, opts: dict):
     tv = import_torchvision()
     folder = root / "celeba"
-    files = ["celeba/img_align_celeba/*.jpg", "celeba/list_eval_partition.txt", "celeba/list_attr_celeba.txt",
-             "celeba/identity_CelebA.txt", "celeba/list_bbox_celeba.txt", "celeba/list_landmarks_align_celeba.txt"]
+    files = [
+        "celeba/img_align_celeba/*.jpg",
+        "celeba/list_eval_partition.txt",
+        "celeba/list_attr_celeba.txt",
+        "celeba/identity_CelebA.txt",
+        "celeba/list_bbox_celeba.txt",
+        "celeba/list_landmarks_align_celeba.txt",
+    ]
     remedy = (
         "CelebA's automatic download is unreliable upstream: download the 'Align&Cropped' images and the "
         "annotation files from the CelebA page by hand and unpack them there."
@@ -124,7 +154,11 @@ def load_celeba64(root: Path, download: bool, opts: dict):
             except (OSError, ValueError) as err:
                 raise DatasetError(f"CelebA image {path} is missing or corrupt ({err}). {remedy}") from None
         out.append(imgs)
-    return out[0], out[1], f"CelebA aligned, PIL crop box (left, top, right, bottom) = {box}, {resize} resize to {size}x{size}"
+    return (
+        out[0],
+        out[1],
+        f"CelebA aligned, PIL crop box (left, top, right, bottom) = {box}, {resize} resize to {size}x{size}",
+    )
 
 
 def to_rgb(im: Image.Image, path: Path, name: str) -> Image.Image:
@@ -141,16 +175,22 @@ def to_rgb(im: Image.Image, path: Path, name: str) -> Image.Image:
         a = np.asarray(im).astype(np.int64)
         if a.min() >= 0 and a.max() <= 65535:
             return Image.fromarray(np.round(a / 257).astype(np.uint8)).convert("RGB")  # 65535 -> 255
-    raise DatasetError(f"image {path} in dataset '{name}' has PIL mode '{im.mode}', which has no defined conversion to "
-                       f"8-bit RGB (16-bit grey, palette, alpha, CMYK and 8-bit modes are converted); convert it "
-                       f"(e.g. to 8-bit PNG) or remove it.")
+    raise DatasetError(
+        f"image {path} in dataset '{name}' has PIL mode '{im.mode}', which has no defined conversion to "
+        f"8-bit RGB (16-bit grey, palette, alpha, CMYK and 8-bit modes are converted); convert it "
+        f"(e.g. to 8-bit PNG) or remove it."
+    )
 
 
 def load_folder(path: Path, opts: dict):
     size, test_fraction = opts.get("image_size", 32), opts.get("test_fraction", 0.1)
     if not path.is_dir():
-        raise _missing(opts["name"], path, ["*.png / *.jpg images"], "Point dataset_options.<name>.path at a folder of images.")
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"))
+        raise _missing(
+            opts["name"], path, ["*.png / *.jpg images"], "Point dataset_options.<name>.path at a folder of images."
+        )
+    files = sorted(
+        p for p in path.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+    )
     if len(files) < 10:
         raise _missing(opts["name"], path, ["at least 10 images (*.png, *.jpg)"], f"found {len(files)}.")
     imgs = np.empty((len(files), size, size, 3), np.uint8)
@@ -162,18 +202,28 @@ def load_folder(path: Path, opts: dict):
                 left, top = (im.width - s) // 2, (im.height - s) // 2
                 imgs[i] = np.asarray(im.crop((left, top, left + s, top + s)).resize((size, size), Image.BICUBIC))
         except OSError as err:
-            raise DatasetError(f"image {f} in dataset '{opts['name']}' cannot be read ({err}); remove or replace it.") from None
+            raise DatasetError(
+                f"image {f} in dataset '{opts['name']}' cannot be read ({err}); remove or replace it."
+            ) from None
     perm = np.random.RandomState(0).permutation(len(imgs))
     n_test = max(1, int(round(test_fraction * len(imgs))))
     if n_test >= len(imgs):
-        raise DatasetError(f"dataset '{opts['name']}': test_fraction {test_fraction} of {len(imgs)} images in {path} "
-                           f"leaves no training image; lower test_fraction or add images.")
-    return imgs[perm[n_test:]], imgs[perm[:n_test]], f"folder {path}: centre square crop, bicubic to {size}x{size}; split RandomState(0), test fraction {test_fraction}"
+        raise DatasetError(
+            f"dataset '{opts['name']}': test_fraction {test_fraction} of {len(imgs)} images in {path} "
+            f"leaves no training image; lower test_fraction or add images."
+        )
+    return (
+        imgs[perm[n_test:]],
+        imgs[perm[:n_test]],
+        f"folder {path}: centre square crop, bicubic to {size}x{size}; split RandomState(0), test fraction {test_fraction}",
+    )
 
 
 def _check_shape(name, arr, size):
     if arr.ndim != 4 or arr.shape[1:] != (size, size, 3) or arr.dtype != np.uint8:
-        raise DatasetError(f"dataset '{name}' loaded with unexpected shape {arr.shape} / dtype {arr.dtype}; the files are not in the expected format.")
+        raise DatasetError(
+            f"dataset '{name}' loaded with unexpected shape {arr.shape} / dtype {arr.dtype}; the files are not in the expected format."
+        )
     return arr
 
 
@@ -199,8 +249,10 @@ def prepare(name: str, spec: dict, data_root: Path, out_dir: Path) -> dict:
         raise DatasetError(f"unknown dataset kind '{kind}' for dataset '{name}'; known: {', '.join(BUILTIN)}, folder.")
     if spec.get("n_train"):
         if spec["n_train"] > len(train):
-            raise DatasetError(f"dataset '{name}': n_train {spec['n_train']} is more than its {len(train)} training "
-                               f"images; lower n_train or remove it (the whole split).")
+            raise DatasetError(
+                f"dataset '{name}': n_train {spec['n_train']} is more than its {len(train)} training "
+                f"images; lower n_train or remove it (the whole split)."
+            )
         train = train[: spec["n_train"]]  # the papers' subsets (e.g. short-run's 40k) take the first n
         prep += f"; first {spec['n_train']} training images"
     if spec.get("variant_of"):  # another paper's protocol of the same data: reported as that dataset
@@ -233,10 +285,14 @@ def load_prepared(folder, split: str = "train") -> np.ndarray:
     try:
         arr = np.load(folder / f"{split}.npy", mmap_mode="r")
     except (OSError, ValueError) as err:
-        raise DatasetError(f"prepared split {folder / (split + '.npy')} is unreadable ({err}); delete {folder} and rerun prepare.") from None
+        raise DatasetError(
+            f"prepared split {folder / (split + '.npy')} is unreadable ({err}); delete {folder} and rerun prepare."
+        ) from None
     expected = (info[f"n_{split}"], *info["image_shape"])
     if arr.shape != expected or arr.dtype != np.uint8:
-        raise DatasetError(f"{folder / (split + '.npy')} has shape {arr.shape}, expected {expected}; delete {folder} and rerun prepare.")
+        raise DatasetError(
+            f"{folder / (split + '.npy')} has shape {arr.shape}, expected {expected}; delete {folder} and rerun prepare."
+        )
     return arr
 
 

@@ -18,6 +18,7 @@ with (suite_id set) must state each part of its paper's data protocol (PROTOCOL_
 paper does not state it (UNVERIFIED): these are where papers' protocols differ (config/paper.yaml
 gives each method its paper's own).
 """
+
 import csv
 import math
 from dataclasses import dataclass
@@ -27,15 +28,38 @@ from pathlib import Path
 from .io import SuiteError
 
 PATH = Path(str(resources.files("ebmbench.methods") / "paper_numbers.csv"))  # methods/ is installed as ebmbench.methods
-FIELDS = ["method", "suite_id", "dataset", "metric", "value", "source", "protocol", "n_generated", "verified",
-          "tolerance", "allowance", "allowance_reason"]
+FIELDS = [
+    "method",
+    "suite_id",
+    "dataset",
+    "metric",
+    "value",
+    "source",
+    "protocol",
+    "n_generated",
+    "verified",
+    "tolerance",
+    "allowance",
+    "allowance_reason",
+]
 METRICS = ("fid", "is", "kid", "mse")
 # Part of a paper's protocol -> the word its protocol string must use for it; which parts a metric needs
-PROTOCOL_PARTS = {"training data (split or subset)": "train", "flips": "flip", "number generated": "generated",
-                  "FID reference set": "reference", "crop": "crop", "pixel scale": "scale", "test images": "test"}
+PROTOCOL_PARTS = {
+    "training data (split or subset)": "train",
+    "flips": "flip",
+    "number generated": "generated",
+    "FID reference set": "reference",
+    "crop": "crop",
+    "pixel scale": "scale",
+    "test images": "test",
+}
 _SAMPLE_PARTS = ("training data (split or subset)", "flips", "number generated")
-PARTS_OF = {"fid": _SAMPLE_PARTS + ("FID reference set",), "kid": _SAMPLE_PARTS + ("FID reference set",),
-            "is": _SAMPLE_PARTS, "mse": ("pixel scale", "test images")}
+PARTS_OF = {
+    "fid": _SAMPLE_PARTS + ("FID reference set",),
+    "kid": _SAMPLE_PARTS + ("FID reference set",),
+    "is": _SAMPLE_PARTS,
+    "mse": ("pixel scale", "test images"),
+}
 
 
 def missing_protocol_parts(metric: str, dataset: str, protocol: str) -> list[str]:
@@ -64,8 +88,10 @@ class PaperNumber:
 
 def _row(raw: dict, where: str, known_methods) -> PaperNumber:
     def bad(field, why):
-        return SuiteError(f"{where}, column '{field}' = {raw.get(field)!r}: {why}. Fix that row of the paper-number "
-                          f"file (each row: {', '.join(FIELDS)}).")
+        return SuiteError(
+            f"{where}, column '{field}' = {raw.get(field)!r}: {why}. Fix that row of the paper-number "
+            f"file (each row: {', '.join(FIELDS)})."
+        )
 
     for f in ("method", "dataset", "metric", "value", "source", "protocol", "verified"):
         if not (raw.get(f) or "").strip():
@@ -73,8 +99,11 @@ def _row(raw: dict, where: str, known_methods) -> PaperNumber:
     if raw["metric"] not in METRICS:
         raise bad("metric", f"must be one of {', '.join(METRICS)}")
     if raw["suite_id"] and raw["suite_id"] not in known_methods:
-        raise bad("suite_id", f"not a method of this suite ({', '.join(sorted(known_methods))}); leave it empty "
-                              f"for a row the suite does not run")
+        raise bad(
+            "suite_id",
+            f"not a method of this suite ({', '.join(sorted(known_methods))}); leave it empty "
+            f"for a row the suite does not run",
+        )
     nums = {}
     for f in ("value", "tolerance", "allowance"):
         try:
@@ -90,14 +119,28 @@ def _row(raw: dict, where: str, known_methods) -> PaperNumber:
         raise bad("n_generated", "must be a positive whole number or empty (not stated)")
     missing = missing_protocol_parts(raw["metric"], raw["dataset"], raw["protocol"]) if raw["suite_id"] else []
     if missing:
-        raise bad("protocol", f"does not state its paper's {', '.join(missing)} (words: "
-                              f"{', '.join(repr(PROTOCOL_PARTS[m]) for m in missing)}); state each, or that the "
-                              f"paper does not (UNVERIFIED)")
+        raise bad(
+            "protocol",
+            f"does not state its paper's {', '.join(missing)} (words: "
+            f"{', '.join(repr(PROTOCOL_PARTS[m]) for m in missing)}); state each, or that the "
+            f"paper does not (UNVERIFIED)",
+        )
     if nums["allowance"] > 0 and not (raw.get("allowance_reason") or "").strip():
         raise bad("allowance_reason", "an allowance needs its reason (which protocol difference it covers)")
-    return PaperNumber(raw["method"], raw["suite_id"] or None, raw["dataset"], raw["metric"], nums["value"],
-                       raw["source"], raw["protocol"], raw["verified"] == "true", nums["tolerance"],
-                       int(n) if n else None, nums["allowance"], raw.get("allowance_reason") or "")
+    return PaperNumber(
+        raw["method"],
+        raw["suite_id"] or None,
+        raw["dataset"],
+        raw["metric"],
+        nums["value"],
+        raw["source"],
+        raw["protocol"],
+        raw["verified"] == "true",
+        nums["tolerance"],
+        int(n) if n else None,
+        nums["allowance"],
+        raw.get("allowance_reason") or "",
+    )
 
 
 def load(path=PATH) -> list[PaperNumber]:
@@ -111,7 +154,9 @@ def load(path=PATH) -> list[PaperNumber]:
                 raise SuiteError(f"{path}: header is {reader.fieldnames}, expected {FIELDS}; restore the header line.")
             rows = list(reader)
     except OSError as err:
-        raise SuiteError(f"cannot read the paper-number file {path} ({err}); it ships with the suite in methods/.") from None
+        raise SuiteError(
+            f"cannot read the paper-number file {path} ({err}); it ships with the suite in methods/."
+        ) from None
     out, seen = [], {}
     for line, raw in enumerate(rows, start=2):
         where = f"{path.name} line {line} ({raw.get('source')}: {raw.get('method')}, {raw.get('dataset')} {raw.get('metric')})"
@@ -120,8 +165,10 @@ def load(path=PATH) -> list[PaperNumber]:
         p = _row(raw, where, set(METHODS) | {"uniform_noise"})
         key = (p.source, p.method, p.dataset, p.metric)
         if key in seen:
-            raise SuiteError(f"{where}: the same cell as line {seen[key]}; a source table has one number per "
-                             f"row label, dataset and metric. Delete one of the two.")
+            raise SuiteError(
+                f"{where}: the same cell as line {seen[key]}; a source table has one number per "
+                f"row label, dataset and metric. Delete one of the two."
+            )
         seen[key] = line
         out.append(p)
     return out

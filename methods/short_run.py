@@ -38,6 +38,7 @@ Departures from the paper:
     same lab's 40,000-image CelebA. No flips (minimal code).
   - The digits preset is CPU-sized (see PRESETS) and not a paper setting.
 """
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,10 +91,20 @@ PRESETS = {
     # restarts from the iteration-200 checkpoint with new seeds). The runaway starts after ~215
     # updates at lr 3e-4 whatever the batch: a longer run needs a lower lr or the paper's decay,
     # and this time budget leaves no room for the extra iterations either needs.
-    "digits": Config(n_f=16, n_steps=40, step_size=1.0, noise_std=0.01, batch_size=32, n_iters=200,
-                     checkpoint_every=100, lr=3e-4, recon_iters=40, recon_images=6, interp_pairs=4),
+    "digits": Config(
+        n_f=16,
+        n_steps=40,
+        step_size=1.0,
+        noise_std=0.01,
+        batch_size=32,
+        n_iters=200,
+        checkpoint_every=100,
+        lr=3e-4,
+        recon_iters=40,
+        recon_images=6,
+        interp_pairs=4,
+    ),
 }
-
 
 
 class ShortRun(Method):
@@ -115,7 +126,9 @@ class ShortRun(Method):
 
     def short_run(self, x0: torch.Tensor, gen: torch.Generator, **kw) -> torch.Tensor:
         c = self.cfg
-        return self.langevin(self.energy, x0, n_steps=c.n_steps, step_size=c.step_size, noise_std=c.noise_std, generator=gen, **kw)
+        return self.langevin(
+            self.energy, x0, n_steps=c.n_steps, step_size=c.step_size, noise_std=c.noise_std, generator=gen, **kw
+        )
 
     def train_step(self, x, gen):
         c = self.cfg
@@ -142,8 +155,10 @@ class ShortRun(Method):
         c = self.cfg
         z1, z2 = self.p0(c.interp_pairs, gen), self.p0(c.interp_pairs, gen)
         seed = int(torch.randint(0, 2**31, (1,), generator=gen, device=self.device))
-        cols = [self._fixed_noise_chain(r * z1 + (1 - r**2) ** 0.5 * z2, seed)
-                for r in torch.linspace(1, 0, c.interp_points).tolist()]
+        cols = [
+            self._fixed_noise_chain(r * z1 + (1 - r**2) ** 0.5 * z2, seed)
+            for r in torch.linspace(1, 0, c.interp_points).tolist()
+        ]
         return torch.stack(cols, 1).flatten(0, 1)
 
     def reconstruct_by_noise(self, x: torch.Tensor, gen: torch.Generator, keep: int = 8) -> tuple[torch.Tensor, list]:

@@ -1,4 +1,5 @@
 """Config errors fail before any job runs and name the offending key."""
+
 import copy
 import subprocess
 import sys
@@ -28,28 +29,34 @@ def test_default_and_paper_configs_are_valid():
     checked({**DEFAULT, **yaml.safe_load((ROOT / "config/paper.yaml").read_text())})
 
 
-@pytest.mark.parametrize("change,needle", [
-    ({"n_sample": 10}, "n_sample"),  # unknown top-level key
-    ({"n_samples": "many"}, "n_samples"),  # wrong type
-    ({"seeds": [-1]}, "-1"),  # out of range
-    ({"device": "gpu"}, "gpu"),
-    ({"dataset_options": {"digits": {"kind": "digits", "crop_box": [1, 2, 3, 4]}}}, "crop_box"),
-])
+@pytest.mark.parametrize(
+    "change,needle",
+    [
+        ({"n_sample": 10}, "n_sample"),  # unknown top-level key
+        ({"n_samples": "many"}, "n_samples"),  # wrong type
+        ({"seeds": [-1]}, "-1"),  # out of range
+        ({"device": "gpu"}, "gpu"),
+        ({"dataset_options": {"digits": {"kind": "digits", "crop_box": [1, 2, 3, 4]}}}, "crop_box"),
+    ],
+)
 def test_schema_errors_name_the_key(change, needle):
     with pytest.raises(Exception) as e:
         checked({**DEFAULT, **change})
     assert needle in str(e.value)
 
 
-@pytest.mark.parametrize("change,needle", [
-    ({"methods": ["shortrun"]}, "unknown method 'shortrun'"),
-    ({"datasets": ["mnist"]}, "dataset 'mnist'"),
-    ({"overrides": {"short_run": {"digits": {"n_iter": 5}}}}, "unknown config key 'n_iter'"),
-    ({"overrides": {"short_run": {"digits": {"n_iters": "long"}}}}, "'n_iters'"),
-    ({"overrides": {"short_run": {"digits": {"lr": -1.0}}}}, "'lr'"),
-    ({"overrides": {"short_run": {"mnist": {"n_iters": 5}}}}, "no preset 'mnist'"),
-    ({"datasets": ["mine"], "dataset_options": {"mine": {"kind": "folder"}}}, "needs a 'path'"),
-])
+@pytest.mark.parametrize(
+    "change,needle",
+    [
+        ({"methods": ["shortrun"]}, "unknown method 'shortrun'"),
+        ({"datasets": ["mnist"]}, "dataset 'mnist'"),
+        ({"overrides": {"short_run": {"digits": {"n_iter": 5}}}}, "unknown config key 'n_iter'"),
+        ({"overrides": {"short_run": {"digits": {"n_iters": "long"}}}}, "'n_iters'"),
+        ({"overrides": {"short_run": {"digits": {"lr": -1.0}}}}, "'lr'"),
+        ({"overrides": {"short_run": {"mnist": {"n_iters": 5}}}}, "no preset 'mnist'"),
+        ({"datasets": ["mine"], "dataset_options": {"mine": {"kind": "folder"}}}, "needs a 'path'"),
+    ],
+)
 def test_semantic_errors_name_the_key(change, needle):
     with pytest.raises(SuiteError, match=needle.replace("(", r"\(")):
         checked({**DEFAULT, **change})
@@ -66,8 +73,9 @@ def test_override_types_are_coerced_only_when_safe():
 
 def snakemake(workdir, *args):
     # the target goes before --configfile, which takes several values and would swallow it
-    return subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", *args],
-                          capture_output=True, text=True, cwd=workdir)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", *args], capture_output=True, text=True, cwd=workdir
+    )
 
 
 def test_workflow_refuses_a_bad_key_before_any_job(workflow_dir):
@@ -83,8 +91,14 @@ def test_paper_config_plans_without_data(workflow_dir):
     for name in ("svhn", "cifar10", "celeba64", "svhn_40k", "cifar10_40k", "celeba64_40k"):
         assert f"resources/data/{name}/info.json" in r.stdout
     # each method on its paper's protocol: short-run and Pang et al. on the 40k subsets, Dual-MCMC on its box
-    for run in ("celeba64_40k/short_run", "cifar10_40k/short_run", "celeba64_40k/latent_ebm", "celeba64/dual_mcmc",
-                "cifar10/dual_mcmc", "svhn/latent_ebm"):
+    for run in (
+        "celeba64_40k/short_run",
+        "cifar10_40k/short_run",
+        "celeba64_40k/latent_ebm",
+        "celeba64/dual_mcmc",
+        "cifar10/dual_mcmc",
+        "svhn/latent_ebm",
+    ):
         assert f"results/{run}/seed0/metrics.json" in r.stdout, run
     for run in ("celeba64/short_run", "cifar10/short_run", "celeba64/latent_ebm", "celeba64_40k/dual_mcmc"):
         assert f"results/{run}/seed0" not in r.stdout, run
@@ -101,32 +115,74 @@ def protocol(config, method, dataset):
     entry = entry_for(config, method, dataset)
     opts, preset = config["dataset_options"][entry], preset_of(config, entry)
     cfg = resolve_config(method, preset, config["overrides"].get(method, {}).get(preset, {}))
-    return {"entry": entry, "preset": preset, "crop": opts.get("crop"), "resize": opts.get("resize", "bicubic"),
-            "reference": opts.get("n_train", "whole train split"), "n_train": cfg.n_train or opts.get("n_train", "all"),
-            "n_samples": cfg.n_samples or config["n_samples"], "hflip": cfg.hflip}
+    return {
+        "entry": entry,
+        "preset": preset,
+        "crop": opts.get("crop"),
+        "resize": opts.get("resize", "bicubic"),
+        "reference": opts.get("n_train", "whole train split"),
+        "n_train": cfg.n_train or opts.get("n_train", "all"),
+        "n_samples": cfg.n_samples or config["n_samples"],
+        "hflip": cfg.hflip,
+    }
 
 
 CENTRE, DUAL_BOX = [0, 20, 178, 198], [15, 40, 163, 188]
 
 
-@pytest.mark.parametrize("method,dataset,expected", [
-    # Dual-MCMC's released CelebA-64 data: its box, bilinear, whole split as data and reference, flips, 50k
-    ("dual_mcmc", "celeba64", {"entry": "celeba64", "crop": DUAL_BOX, "resize": "bilinear",
-                               "reference": "whole train split", "n_train": "all", "n_samples": 50_000, "hflip": True}),
-    ("dual_mcmc", "cifar10", {"entry": "cifar10", "reference": "whole train split", "n_samples": 50_000, "hflip": False}),
-    # short-run sec. 5.1: 40,000 training images (its reference), 40,000 generated, no flips
-    ("short_run", "celeba64", {"entry": "celeba64_40k", "crop": CENTRE, "reference": 40_000, "n_train": 40_000,
-                               "n_samples": 40_000, "hflip": False}),
-    ("short_run", "cifar10", {"entry": "cifar10_40k", "reference": 40_000, "n_train": 40_000, "n_samples": 40_000}),
-    ("short_run", "svhn", {"entry": "svhn_40k", "reference": 40_000, "n_samples": 40_000}),
-    # Pang et al.: whole split and 50k on SVHN / CIFAR-10; CelebA on SRI's 40k centre-cropped subset, <= 40k generated
-    ("latent_ebm", "svhn", {"entry": "svhn", "reference": "whole train split", "n_samples": 50_000, "hflip": False}),
-    ("latent_ebm", "celeba64", {"entry": "celeba64_40k", "crop": CENTRE, "reference": 40_000, "n_samples": 40_000,
-                                "hflip": False}),
-    ("vae", "celeba64", {"entry": "celeba64_40k", "n_samples": 40_000}),
-    ("abp", "celeba64", {"entry": "celeba64_40k", "n_samples": 40_000}),
-    ("coopnets", "celeba64", {"entry": "celeba64", "crop": DUAL_BOX, "n_samples": 50_000, "hflip": False}),
-])
+@pytest.mark.parametrize(
+    "method,dataset,expected",
+    [
+        # Dual-MCMC's released CelebA-64 data: its box, bilinear, whole split as data and reference, flips, 50k
+        (
+            "dual_mcmc",
+            "celeba64",
+            {
+                "entry": "celeba64",
+                "crop": DUAL_BOX,
+                "resize": "bilinear",
+                "reference": "whole train split",
+                "n_train": "all",
+                "n_samples": 50_000,
+                "hflip": True,
+            },
+        ),
+        (
+            "dual_mcmc",
+            "cifar10",
+            {"entry": "cifar10", "reference": "whole train split", "n_samples": 50_000, "hflip": False},
+        ),
+        # short-run sec. 5.1: 40,000 training images (its reference), 40,000 generated, no flips
+        (
+            "short_run",
+            "celeba64",
+            {
+                "entry": "celeba64_40k",
+                "crop": CENTRE,
+                "reference": 40_000,
+                "n_train": 40_000,
+                "n_samples": 40_000,
+                "hflip": False,
+            },
+        ),
+        ("short_run", "cifar10", {"entry": "cifar10_40k", "reference": 40_000, "n_train": 40_000, "n_samples": 40_000}),
+        ("short_run", "svhn", {"entry": "svhn_40k", "reference": 40_000, "n_samples": 40_000}),
+        # Pang et al.: whole split and 50k on SVHN / CIFAR-10; CelebA on SRI's 40k centre-cropped subset, <= 40k generated
+        (
+            "latent_ebm",
+            "svhn",
+            {"entry": "svhn", "reference": "whole train split", "n_samples": 50_000, "hflip": False},
+        ),
+        (
+            "latent_ebm",
+            "celeba64",
+            {"entry": "celeba64_40k", "crop": CENTRE, "reference": 40_000, "n_samples": 40_000, "hflip": False},
+        ),
+        ("vae", "celeba64", {"entry": "celeba64_40k", "n_samples": 40_000}),
+        ("abp", "celeba64", {"entry": "celeba64_40k", "n_samples": 40_000}),
+        ("coopnets", "celeba64", {"entry": "celeba64", "crop": DUAL_BOX, "n_samples": 50_000, "hflip": False}),
+    ],
+)
 def test_paper_plan_gives_each_method_its_papers_protocol(method, dataset, expected):
     from ebmbench.config import planned_runs
 
@@ -146,17 +202,30 @@ def test_every_planned_run_of_the_paper_config_is_a_listed_dataset_once():
     assert {d for _, d in reported} == set(PAPER["datasets"])
 
 
-@pytest.mark.parametrize("change,needle", [
-    ({"x": {"kind": "digits", "variant_of": "nope", "methods": ["short_run"]}}, "variant_of must name"),
-    ({"x": {"kind": "cifar10", "variant_of": "digits", "methods": ["short_run"]}}, "differs from"),
-    ({"x": {"kind": "digits", "variant_of": "digits"}}, "needs 'methods'"),
-    ({"x": {"kind": "digits", "variant_of": "digits", "methods": ["shortrun"]}}, "unknown method 'shortrun'"),
-    ({"x": {"kind": "digits", "methods": ["short_run"]}}, "belongs to a protocol variant"),
-    ({"x": {"kind": "digits", "variant_of": "digits", "methods": ["short_run"]},
-      "y": {"kind": "digits", "variant_of": "digits", "methods": ["vae", "short_run"]}}, "also in variant"),
-    ({"x": {"kind": "digits", "variant_of": "digits", "methods": ["short_run"]},
-      "y": {"kind": "digits", "variant_of": "x", "methods": ["vae"]}}, "variant_of must name"),
-])
+@pytest.mark.parametrize(
+    "change,needle",
+    [
+        ({"x": {"kind": "digits", "variant_of": "nope", "methods": ["short_run"]}}, "variant_of must name"),
+        ({"x": {"kind": "cifar10", "variant_of": "digits", "methods": ["short_run"]}}, "differs from"),
+        ({"x": {"kind": "digits", "variant_of": "digits"}}, "needs 'methods'"),
+        ({"x": {"kind": "digits", "variant_of": "digits", "methods": ["shortrun"]}}, "unknown method 'shortrun'"),
+        ({"x": {"kind": "digits", "methods": ["short_run"]}}, "belongs to a protocol variant"),
+        (
+            {
+                "x": {"kind": "digits", "variant_of": "digits", "methods": ["short_run"]},
+                "y": {"kind": "digits", "variant_of": "digits", "methods": ["vae", "short_run"]},
+            },
+            "also in variant",
+        ),
+        (
+            {
+                "x": {"kind": "digits", "variant_of": "digits", "methods": ["short_run"]},
+                "y": {"kind": "digits", "variant_of": "x", "methods": ["vae"]},
+            },
+            "variant_of must name",
+        ),
+    ],
+)
 def test_protocol_variants_are_checked(change, needle):
     cfg = copy.deepcopy(DEFAULT)
     cfg["dataset_options"].update(change)

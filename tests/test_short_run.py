@@ -1,13 +1,14 @@
 """Short-run MCMC EBM (Nijkamp et al. 2019): the chain step against the released update, the two
 capabilities of the learned chain (interpolation, reconstruction; seed Figs. 3 and 4) and the paper
 presets' data protocol, on tiny CPU inputs."""
+
 import dataclasses
 
 import torch
+from ebmbench.methods.short_run import PRESETS, ShortRun
 from PIL import Image
 
 from ebmbench.paper_numbers import load
-from ebmbench.methods.short_run import PRESETS, ShortRun
 
 CPU = torch.device("cpu")
 
@@ -62,7 +63,7 @@ def test_interpolation_rows_run_from_m_of_z1_to_m_of_z2():
     seed = int(torch.randint(0, 2**31, (1,), generator=g))
     torch.testing.assert_close(rows[:, 0], m._fixed_noise_chain(z1, seed))
     torch.testing.assert_close(rows[:, -1], m._fixed_noise_chain(z2, seed))
-    mid = 0.5 * z1 + 0.75 ** 0.5 * z2  # rho = 0.5, the middle column
+    mid = 0.5 * z1 + 0.75**0.5 * z2  # rho = 0.5, the middle column
     torch.testing.assert_close(rows[:, 2], m._fixed_noise_chain(mid, seed))
     assert not torch.allclose(rows[:, 0], rows[:, -1], atol=1e-2)
 
@@ -105,8 +106,15 @@ def _batches(monkeypatch, digits_dir, out, **sets):
 
     seen = []
     monkeypatch.setattr(ShortRun, "train_step", lambda self, x, gen: seen.append(x.clone()) or {"loss": 0.0})
-    train("short_run", digits_dir, out, seed=0, overrides={"n_iters": 3, "batch_size": 32, **sets}, device="cpu",
-          progress=False)
+    train(
+        "short_run",
+        digits_dir,
+        out,
+        seed=0,
+        overrides={"n_iters": 3, "batch_size": 32, **sets},
+        device="cpu",
+        progress=False,
+    )
     return seen
 
 
