@@ -50,9 +50,11 @@ Presets: `svhn` is LE's (nz 100, ngf 64, 32x32) [P]; `cifar10` (nz 128, ngf 128,
 `celeba64` (nz 100, ngf 128, five transposed convs) come from the follow-up repos
 Diffusion-Amortized-MCMC and Latent-Space-Normalizing-Flow, which agree exactly [S]. Which CelebA
 crop and subset Table 1 used is UNVERIFIED (LE offers a Resize(64) + CenterCrop(64), a 128x128
-crop at (45, 25), and SRI's 40,000-image subset): the suite's celeba64 keeps Dual-MCMC's box and the
-whole train split, and the protocol strings say so. Data protocol otherwise as LE: the whole train
-split, no flips, 50,000 generated samples against train-split statistics (`n_samples=50_000`).
+crop at (45, 25), and SRI's 40,000-image subset): config/paper.yaml trains this method on the
+`celeba64_40k` variant (LE's `celeba64_sri` loader: the centred 178x178 box, 40,000 images as data and
+FID reference, 40,000 generated), and the protocol strings say what is unverified. Otherwise as LE:
+the whole train split, no flips, 50,000 generated samples against train-split statistics
+(`n_samples=50_000`).
 
 Xu's thesis (latent_ebm_conv) states only: z is a 4x4x100 feature map, 60 prior and 30 posterior
 Langevin steps, lr 1e-5 (EBM) and 1e-4 (generator) "in SGD", 200 epochs. Left open there and

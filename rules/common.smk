@@ -5,7 +5,14 @@ import math
 import os
 import sys
 
-from ebmbench.config import check_workflow_config, extractor_of, planned_runs, preset_of, skipped_runs
+from ebmbench.config import (
+    check_workflow_config,
+    extractor_of,
+    planned_runs,
+    preset_of,
+    skipped_runs,
+    variants_of,
+)
 from ebmbench.container import DEFAULT_BASE
 from ebmbench.io import SuiteError
 from ebmbench.registry import get_method, resolve_config
@@ -84,8 +91,10 @@ def score_args(w, input):
 
 
 def comparison_runs(w):
-    """The runs of the first seed on this dataset, and the uniform noise (samples and metrics)."""
-    dirs = [f"results/{w.dataset}/{m}/seed{config['seeds'][0]}" for m, d in planned_runs(config) if d == w.dataset]
+    """The runs of the first seed on this dataset (and on its per-paper variants), and the uniform
+    noise (samples and metrics)."""
+    entries = {w.dataset, *variants_of(config, w.dataset)}
+    dirs = [f"results/{d}/{m}/seed{config['seeds'][0]}" for m, d in planned_runs(config) if d in entries]
     dirs.append(f"results/{w.dataset}/uniform_noise")
     return [f"{d}/{f}" for d in dirs for f in ("samples.npz", "metrics.json")]
 
