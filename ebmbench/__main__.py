@@ -126,6 +126,11 @@ def main(argv=None) -> int:
     except SuiteError as err:
         print(f"ebmbench {a.cmd}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `ebmbench params | head`: the reader has what it wanted; not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at the exit flush
+        return 0
     except OSError as err:  # a fault no check could foresee (disk failing mid-run, a download): still one paragraph
         from .io import os_fault
 

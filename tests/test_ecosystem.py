@@ -104,3 +104,21 @@ def test_every_metrics_json_records_the_suite_version(tmp_path):
     samples = tmp_path / "samples.npz"
     samples.write_bytes(b"")
     assert provenance(samples, "cpu")["ebmbench"] == metadata.version("ebmbench")
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path):
+    """`ebmbench params | head -1`: the reader leaves early; the CLI exits 0 without a traceback."""
+    exe = Path(sys.executable).parent / "ebmbench"
+    r = subprocess.run(
+        f"'{exe}' params | head -1", shell=True, cwd=tmp_path, capture_output=True, text=True, executable="/bin/bash"
+    )
+    status = subprocess.run(
+        f"'{exe}' params | head -1; exit ${{PIPESTATUS[0]}}",
+        shell=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        executable="/bin/bash",
+    )
+    assert len(r.stdout.splitlines()) == 1 and r.stderr == ""
+    assert status.returncode == 0 and status.stderr == ""
