@@ -29,6 +29,7 @@ from .io import (
     write_json,
     write_text,
 )
+from .method import TrainConfig
 from .registry import get_method, resolve_config
 
 CHECKPOINT = "state-latest.pt"  # undeclared to Snakemake, so it survives a failed job and is resumed
@@ -99,7 +100,9 @@ RUN_POLICY = (
 )  # n_samples: read by `sample` only
 # Speed switches that change rounding are part of a run, but a checkpoint written before they
 # existed holds none of them: at their defaults they compare as absent.
-SWITCH_DEFAULTS = {"channels_last": False, "compile": False, "bf16": "off"}
+SWITCH_DEFAULTS = {
+    f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name in ("channels_last", "compile", "bf16")
+}
 
 
 def _comparable(identity: dict) -> dict:

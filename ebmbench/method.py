@@ -47,10 +47,7 @@ class TrainConfig:
     freeze_params: bool = True  # parameters out of autograd during a chain: bitwise the same chain
     channels_last: bool = False  # NHWC conv nets and chain states (oneDNN on CPU; ~1e-7 rounding)
     compile: bool = False  # torch.compile every network (compile time is paid once per process)
-    bf16: str = "off"  # bf16 autocast inside chains: off | on | auto (on only where the hardware has bf16)
-
-
-BF16_CHOICES = ("off", "on", "auto")
+    bf16: typing.Literal["off", "on", "auto"] = "off"  # bf16 autocast inside chains (auto: where the hardware has bf16)
 
 
 def bf16_native(device: torch.device) -> bool:
@@ -98,9 +95,7 @@ class Method:
     def langevin(self, energy, x: torch.Tensor, **kw) -> torch.Tensor:
         """The shared sampler (ebmbench.langevin.langevin) under this run's speed switches; every
         chain of a method goes through here."""
-        c = self.cfg
-        if c.bf16 not in BF16_CHOICES:
-            raise SuiteError(f"config key 'bf16' must be one of {', '.join(BF16_CHOICES)}, got {c.bf16!r}.")
+        c = self.cfg  # bf16's value is checked with the config (apply_overrides: a Literal field)
         use_bf16 = c.bf16 == "on" or (c.bf16 == "auto" and bf16_native(x.device))
         if c.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -205,6 +200,12 @@ def apply_overrides(cfg, overrides: dict, where: str = "overrides"):
                 f"has: {', '.join(sorted(fields))}."
             )
         want = fields[key]
+        if typing.get_origin(want) is typing.Literal:  # a field with named choices
+            if value not in typing.get_args(want):
+                choices = ", ".join(map(str, typing.get_args(want)))
+                raise SuiteError(f"config key '{key}' in {where} must be one of {choices}, got {value!r}.")
+            clean[key] = value
+            continue
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if want is float and isinstance(value, str):
