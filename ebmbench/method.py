@@ -24,7 +24,6 @@ import torch
 
 from .io import SuiteError
 from .langevin import frozen, langevin
-from .paper_numbers import PaperNumber  # noqa: F401 (its home before methods/paper_numbers.csv)
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,7 @@ def _constructed(tmp_path):
     """Three seeds of short_run on digits with FID 100, 102, 104 (mean 102, t half-width 4.97),
     one diverged latent_ebm run, and paper numbers placed to give every verdict class."""
     from ebmbench.io import write_json
-    from ebmbench.method import PaperNumber
+    from ebmbench.paper_numbers import PaperNumber
 
     files = []
     for seed, fid in enumerate((100.0, 102.0, 104.0)):
