@@ -41,7 +41,7 @@ from ebmbench.langevin import frozen, langevin, recording
 from ebmbench.method import apply_overrides
 from ebmbench.registry import get_method, method_ids, preset_image_shape, resolve_config
 
-PLAIN = {"freeze_params": False, "channels_last": False, "compile": False, "bf16": "off"}
+PLAIN = {"freeze_params": False, "channels_last": "off", "compile": False, "bf16": "off"}
 COLUMNS = [
     "method",
     "preset",
@@ -133,7 +133,7 @@ def bench_one(method: str, preset: str, device: str, overrides: dict, repeats: i
         "method": method,
         "preset": preset,
         "device": machine(device),
-        "switches": " ".join(f"{k}={getattr(cfg, k)}" for k in PLAIN),
+        "switches": " ".join(f"{k}={v}" for k, v in fast.switches_in_effect().items()),
         "batch": cfg.batch_size,
         "s_per_iter_plain": it["plain"],
         "s_per_iter": it["fast"],
@@ -158,7 +158,7 @@ def bench_one(method: str, preset: str, device: str, overrides: dict, repeats: i
 
         def contexts(stack):  # the floor runs under the same switches as the chain
             stack.enter_context(frozen(fast.nets.values()))
-            if cfg.bf16 == "on":
+            if fast.switches_in_effect()["bf16"]:
                 stack.enter_context(torch.autocast(dev.type, dtype=torch.bfloat16))
 
         def floor():

@@ -29,7 +29,6 @@ from .io import (
     write_json,
     write_text,
 )
-from .method import TrainConfig
 from .registry import get_method, resolve_config
 
 CHECKPOINT = "state-latest.pt"  # undeclared to Snakemake, so it survives a failed job and is resumed
@@ -80,9 +79,15 @@ def run_identity(method: str, preset: str, seed: int, cfg, data_info: dict) -> d
     }
 
 
+# Speed switches that change rounding are part of a run. A checkpoint written before they existed
+# ran them all off, so an absent one reads as off; on/off and True/False are the same value.
+SWITCHES_BEFORE = {"channels_last": "off", "compile": False, "bf16": "off"}
+
+
 def build(identity: dict, device):
     cls = get_method(identity["method"])
-    cfg = cls.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in identity["config"].items()})
+    config = {**SWITCHES_BEFORE, **identity["config"]}  # a model trained before the switches ran them off
+    cfg = cls.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
     h, w, c = identity["image_shape"]
     model = cls(cfg, (c, h, w), device)
     model.speed_up()
@@ -98,21 +103,17 @@ RUN_POLICY = (
     "n_samples",
     "freeze_params",
 )  # n_samples: read by `sample` only
-# Speed switches that change rounding are part of a run, but a checkpoint written before they
-# existed holds none of them: at their defaults they compare as absent.
-SWITCH_DEFAULTS = {
-    f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name in ("channels_last", "compile", "bf16")
-}
+
+
+def _switch(v):
+    return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
 
 
 def _comparable(identity: dict) -> dict:
+    config = {**SWITCHES_BEFORE, **identity["config"]}
     return {
         **identity,
-        "config": {
-            k: v
-            for k, v in identity["config"].items()
-            if k not in RUN_POLICY and not (k in SWITCH_DEFAULTS and v == SWITCH_DEFAULTS[k])
-        },
+        "config": {k: _switch(v) if k in SWITCHES_BEFORE else v for k, v in config.items() if k not in RUN_POLICY},
     }
 
 
@@ -306,6 +307,7 @@ def _finish(out_dir, identity, model, prog, start, t0, dev, status) -> dict:
         "seconds": round(seconds, 2),
         "seconds_per_iter": round(seconds / max(1, reached - start), 4),
         "device": str(dev),
+        "speed_switches": model.switches_in_effect(),
         "restarts": prog["restarts"],
     }
     write_json(out_dir / "train.json", summary)

@@ -40,11 +40,12 @@ class TrainConfig:
     n_samples: int = 0  # generated images to score (0: the workflow's n_samples)
     hflip: bool = False  # random horizontal flips of the training batches (a paper's augmentation)
     # Speed switches (issue 16, measured by benchmarks/run.py). All off is the paper-faithful fp32
-    # eager path of the released codes. Only a switch that leaves the numbers bitwise unchanged is
-    # on by default; the others change float rounding, so the trained models (and the metric gate)
-    # move, and stay opt-in until a run shows FID within seed noise.
+    # eager path of the released codes. `auto` turns a switch on where it was measured to pay on
+    # such hardware (`switch_on`); a switch that changes float rounding is on by default only after
+    # the default run passed the metric gate with it (README, "Performance").
     freeze_params: bool = True  # parameters out of autograd during a chain: bitwise the same chain
-    channels_last: bool = False  # NHWC conv nets and chain states (oneDNN on CPU; ~1e-7 rounding)
+    # NHWC conv nets and chain states; auto: on the CPU (oneDNN), off on CUDA (not measured there)
+    channels_last: typing.Literal["off", "on", "auto"] = "auto"
     compile: bool = False  # torch.compile every network (compile time is paid once per process)
     bf16: typing.Literal["off", "on", "auto"] = "off"  # bf16 autocast inside chains (auto: where the hardware has bf16)
 
@@ -57,6 +58,20 @@ def bf16_native(device: torch.device) -> bool:
         return torch.cuda.is_bf16_supported()
     probes = (getattr(torch.cpu, "_is_amx_tile_supported", None), getattr(torch.cpu, "_is_avx512_bf16_supported", None))
     return any(p is not None and p() for p in probes)
+
+
+def channels_last_pays(device: torch.device) -> bool:
+    """Where NHWC was measured to pay: the CPU's oneDNN convolutions (1.2-1.6x per training
+    iteration on two AMD EPYC machines, Zen 3 and Zen 5). On CUDA, fp32 NHWC is unmeasured here."""
+    return device.type == "cpu" and torch.backends.mkldnn.is_available()
+
+
+def switch_on(choice, device: torch.device, pays) -> bool:
+    """An off/on/auto switch's value on `device`; `pays(device)` decides `auto`. True/False are
+    accepted as on/off (run identities written before the switches had three values)."""
+    if choice in (True, "on"):
+        return True
+    return choice == "auto" and pays(device)
 
 
 class Method:
@@ -95,8 +110,8 @@ class Method:
         """The shared sampler (ebmbench.langevin.langevin) under this run's speed switches; every
         chain of a method goes through here."""
         c = self.cfg  # bf16's value is checked with the config (apply_overrides: a Literal field)
-        use_bf16 = c.bf16 == "on" or (c.bf16 == "auto" and bf16_native(x.device))
-        if c.channels_last and x.dim() == 4:
+        use_bf16 = switch_on(c.bf16, x.device, bf16_native)
+        if x.dim() == 4 and switch_on(c.channels_last, x.device, channels_last_pays):
             x = x.contiguous(memory_format=torch.channels_last)
         with contextlib.ExitStack() as stack:
             if c.freeze_params:
@@ -105,12 +120,22 @@ class Method:
                 stack.enter_context(torch.autocast(x.device.type, dtype=torch.bfloat16))
             return langevin(energy, x, **kw)
 
+    def switches_in_effect(self) -> dict[str, bool]:
+        """The speed switches as this run applies them on its device (`auto` resolved)."""
+        c, dev = self.cfg, self.device
+        return {
+            "freeze_params": bool(c.freeze_params),
+            "channels_last": switch_on(c.channels_last, dev, channels_last_pays),
+            "compile": bool(c.compile),
+            "bf16": switch_on(c.bf16, dev, bf16_native),
+        }
+
     def speed_up(self) -> None:
         """Apply the network-level switches once the networks exist (the loop calls it after
         building): channels-last conv weights, torch.compile. Parameters stay the same objects, so
         the optimisers and state_dict keys are unaffected."""
         for net in self.nets.values():
-            if self.cfg.channels_last and any(p.dim() == 4 for p in net.parameters()):
+            if self.switches_in_effect()["channels_last"] and any(p.dim() == 4 for p in net.parameters()):
                 net.to(memory_format=torch.channels_last)
             if self.cfg.compile:
                 net.compile()  # in place: state_dict keys keep their names
@@ -200,6 +225,8 @@ def apply_overrides(cfg, overrides: dict, where: str = "overrides"):
             )
         want = fields[key]
         if typing.get_origin(want) is typing.Literal:  # a field with named choices
+            if isinstance(value, bool) and {"on", "off"} <= set(typing.get_args(want)):
+                value = "on" if value else "off"  # YAML 1.1 (PyYAML, --set) reads on/off as booleans
             if value not in typing.get_args(want):
                 choices = ", ".join(map(str, typing.get_args(want)))
                 raise SuiteError(f"config key '{key}' in {where} must be one of {choices}, got {value!r}.")

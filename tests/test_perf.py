@@ -12,7 +12,7 @@ import torch
 from ebmbench.io import SuiteError
 from ebmbench.langevin import frozen, langevin, recording
 from ebmbench.loop import _comparable, build
-from ebmbench.method import bf16_native
+from ebmbench.method import bf16_native, channels_last_pays
 from ebmbench.registry import get_method, method_ids, resolve_config
 
 SHAPE = (3, 32, 32)
@@ -71,14 +71,30 @@ def test_recording_sees_every_chain_with_its_arguments():
 
 
 def test_channels_last_keeps_the_chain_within_rounding():
-    plain, cl = _model("short_run"), _model("short_run", channels_last=True)
+    plain, cl = _model("short_run", channels_last="off"), _model("short_run", channels_last="on")
     assert cl.f.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not plain.f.net[0].weight.is_contiguous(memory_format=torch.channels_last)
     x0 = _batch(8)
     a = plain.langevin(
         plain.energy, x0, n_steps=5, step_size=1.0, noise_std=0.01, generator=torch.Generator().manual_seed(0)
     )
     b = cl.langevin(cl.energy, x0, n_steps=5, step_size=1.0, noise_std=0.01, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_channels_last_auto_is_on_for_the_cpu_only(monkeypatch):
+    # the default: on where it was measured to pay (the CPU's oneDNN), off on CUDA (unmeasured)
+    assert resolve_config("short_run", "digits").channels_last == "auto"
+    assert _model("short_run").switches_in_effect()["channels_last"] == torch.backends.mkldnn.is_available()
+    assert not channels_last_pays(torch.device("cuda"))
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    assert not _model("short_run").switches_in_effect()["channels_last"]
+    assert _model("short_run", channels_last="on").switches_in_effect()["channels_last"]
+    with pytest.raises(SuiteError, match="channels_last"):
+        resolve_config("short_run", "digits", {"channels_last": "fast"})
+    # YAML 1.1 reads on/off as booleans (a config file, --set channels_last=off): they mean on/off
+    assert resolve_config("short_run", "digits", {"channels_last": False}).channels_last == "off"
+    assert resolve_config("short_run", "digits", {"bf16": True}).bf16 == "on"
 
 
 def test_bf16_choice_is_checked_and_auto_follows_the_hardware(monkeypatch):
@@ -99,15 +115,18 @@ def test_bf16_choice_is_checked_and_auto_follows_the_hardware(monkeypatch):
     assert isinstance(bf16_native(torch.device("cpu")), bool)
 
 
-def test_checkpoints_from_before_the_switches_still_resume():
+def test_checkpoints_from_before_the_switches_resume_as_the_plain_path():
+    # A run identity written before the switches existed ran them all off: it matches a run with
+    # them off (True/False read as on/off), not one with today's defaults, and rebuilds with them off.
     cfg = dataclasses.asdict(resolve_config("short_run", "digits"))
     old = {k: v for k, v in cfg.items() if k not in ("freeze_params", "channels_last", "compile", "bf16")}
-    mine = {"method": "short_run", "config": cfg}
-    assert _comparable({"method": "short_run", "config": old}) == _comparable(mine)
-    assert _comparable({"method": "short_run", "config": {**cfg, "channels_last": True}}) != _comparable(mine)
-    # and a model built from such an identity gets the defaults
+    plain = {"method": "short_run", "config": {**cfg, "channels_last": "off", "compile": False, "bf16": "off"}}
+    assert _comparable({"method": "short_run", "config": old}) == _comparable(plain)
+    bools = {**plain["config"], "channels_last": False}  # the boolean switch of the previous version
+    assert _comparable({"method": "short_run", "config": bools}) == _comparable(plain)
+    assert _comparable({"method": "short_run", "config": cfg}) != _comparable(plain)  # default: auto
     model = build({"method": "short_run", "config": old, "image_shape": [32, 32, 3]}, torch.device("cpu"))
-    assert model.cfg.freeze_params and not model.cfg.channels_last
+    assert model.cfg.freeze_params and model.switches_in_effect()["channels_last"] is False
 
 
 PEAK = """
