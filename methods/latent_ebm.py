@@ -52,9 +52,9 @@ Diffusion-Amortized-MCMC and Latent-Space-Normalizing-Flow, which agree exactly 
 crop and subset Table 1 used is UNVERIFIED (LE offers a Resize(64) + CenterCrop(64), a 128x128
 crop at (45, 25), and SRI's 40,000-image subset): config/paper.yaml trains this method on the
 `celeba64_40k` variant (LE's `celeba64_sri` loader: the centred 178x178 box, 40,000 images as data and
-FID reference, 40,000 generated), and the protocol strings say what is unverified. Otherwise as LE:
-the whole train split, no flips, 50,000 generated samples against train-split statistics
-(`n_samples=50_000`).
+FID reference, 40,000 generated: the preset's `n_samples=40_000`), and the protocol strings say what
+is unverified. Otherwise as LE: the whole train split, no flips, 50,000 generated samples against
+train-split statistics (`n_samples=50_000`).
 
 Xu's thesis (latent_ebm_conv) states only: z is a 4x4x100 feature map, 60 prior and 30 posterior
 Langevin steps, lr 1e-5 (EBM) and 1e-4 (generator) "in SGD", 200 epochs. Left open there and
@@ -114,7 +114,9 @@ class Config(TrainConfig):
 PRESETS = {
     "svhn": Config(nz=100, ngf=64, n_iters=201 * (73_257 // 100), n_samples=50_000),  # LE: 201 epochs of 732 its
     "cifar10": Config(nz=128, ngf=128, g_arch="cifar8", n_samples=50_000),
-    "celeba64": Config(nz=100, ngf=128, n_samples=50_000),  # K0 = 60; the project page's Fig. 2 has 40 (UNVERIFIED)
+    # SRI's protocol: at most the subset's 40,000 images generated (LE asserts len(ds_train) >=
+    # n_fid_samples; the count used is not stated: UNVERIFIED). K0 = 60; the project page's Fig. 2 has 40 (UNVERIFIED)
+    "celeba64": Config(nz=100, ngf=128, n_samples=40_000),
     # CPU preset for the embedded digits (32x32, 1,497 images): chosen by measurement to train in
     # about 90 s on two cores; not a paper setting.
     # Departures: nz 16, generator width ngf 8, E width 100, K0 = 30, K1 = 10, batch 50, lr_E 5e-4,
