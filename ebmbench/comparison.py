@@ -27,7 +27,10 @@ def _headline(m: dict) -> str:
     parts = [f"{k.upper()} {m[k]:.4g}" for k in ("fid", "is") if m.get(k) is not None]
     if m.get("mse") is not None:
         parts.append(f"MSE {m['mse']:.3g}")
-    return "\n".join([" | ".join(parts), f"{m.get('n_generated', '?')} samples"])
+    lines = [" | ".join(parts)]
+    if m.get("precision") is not None and m.get("recall") is not None:  # fidelity vs coverage (k-NN)
+        lines.append(f"precision {m['precision']:.2f} | recall {m['recall']:.2f}")
+    return "\n".join([*lines, f"{m.get('n_generated', '?')} samples"])
 
 
 def comparison_page(run_dirs, out, n: int = 36, nrow: int = 6) -> Path:

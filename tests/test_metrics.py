@@ -294,3 +294,13 @@ def test_inception_precision_recall_equal_the_paper_definition_on_torchscript_fe
     # features agree to ~1e-5 relative (test_extractors): a point exactly on a ball's edge could flip, one at most
     assert abs(m["precision"] - p) <= 1 / len(generated) + 1e-6 and abs(m["recall"] - r) <= 1 / len(reference) + 1e-6
     assert "'2048' of inception-" in m["prc_protocol"]
+
+
+def test_comparison_headline_shows_precision_and_recall_beside_fid():
+    from ebmbench.comparison import _headline
+
+    m = {"fid": 12.345, "is": 3.2, "mse": 0.00412, "precision": 0.614, "recall": 0.387, "n_generated": 1000}
+    assert _headline(m) == "FID 12.35 | IS 3.2 | MSE 0.00412\nprecision 0.61 | recall 0.39\n1000 samples"
+    no_prc = {k: v for k, v in m.items() if k not in ("precision", "recall")}
+    assert _headline(no_prc) == "FID 12.35 | IS 3.2 | MSE 0.00412\n1000 samples"
+    assert _headline({"status": "diverged"}) == "diverged"
