@@ -337,6 +337,8 @@ def _table(a):
             )
         seen[key] = f
     out_file(a.out)
+    if a.orderings is not None:  # checked before the table is written, not after
+        out_file(a.orderings, "--orderings")
 
 
 def _check(a):

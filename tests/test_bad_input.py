@@ -392,6 +392,10 @@ CASES = {
     "table: truncated metrics": (lambda r: ["table", f"{r}/m/cut.json", "--out", f"{r}/t.csv"], "cut.json"),
     "table: metrics missing": (lambda r: ["table", f"{r}/m/none.json", "--out", f"{r}/t.csv"], "none.json"),
     "table: --out is a folder": (lambda r: ["table", f"{r}/m/a.json", "--out", f"{r}/empty"], "empty"),
+    "table: --orderings is a folder": (
+        lambda r: ["table", f"{r}/m/a.json", "--out", f"{r}/t.csv", "--orderings", f"{r}/empty"],
+        "--orderings",
+    ),
     # check
     "check: zero rows compared": (
         lambda r: ["check", f"{r}/table.csv", "--against", f"{r}/exp_empty.csv"],
