@@ -59,7 +59,8 @@ def agreement(sample_files, data_dir, weights, work_dir=None, epochs: int = 12, 
         for name, w in extractors.items():
             ref = features(reference, "digits", w, device)
             fid[name] = {
-                lab: fid_of_features(features(im, "digits", w, device), ref) for lab, im in zip(labels, images)
+                lab: fid_of_features(features(im, "digits", w, device), ref)
+                for lab, im in zip(labels, images, strict=True)
             }
     ranking = {name: sorted(labels, key=per.get) for name, per in fid.items()}
     rho = {

@@ -48,7 +48,7 @@ def comparison_page(run_dirs, out, n: int = 36, nrow: int = 6) -> Path:
     if not panels:
         raise SuiteError("the comparison page needs at least one run folder.")
     fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3.4), squeeze=False)
-    for ax, (title, images, text) in zip(axes[0], panels):
+    for ax, (title, images, text) in zip(axes[0], panels, strict=True):
         if images is not None:
             grid = grid_array(images, nrow)
             ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", interpolation="nearest")

@@ -44,7 +44,7 @@ def calculate_metrics_keeping(**kwargs) -> tuple[dict, dict]:
         record["isc_layer"] = layer
         return orig[_HOOKED[2]](featuresdict, layer, **kw)
 
-    for name, fn in zip(_HOOKED, (features, fid_stats, isc)):
+    for name, fn in zip(_HOOKED, (features, fid_stats, isc), strict=True):
         setattr(_tfm, name, fn)
     try:
         metrics = _tfm.calculate_metrics(**kwargs)

@@ -205,7 +205,7 @@ class DigitsFeatureExtractor(FeatureExtractorBase):
         return torch.zeros(1, 3, 32, 32, dtype=torch.uint8)
 
     def forward(self, x):
-        feats = dict(zip(("features", "logits"), self.net(x.float() / 127.5 - 1)))
+        feats = dict(zip(("features", "logits"), self.net(x.float() / 127.5 - 1), strict=True))
         return tuple(feats[k].double() for k in self.features_list)
 
 

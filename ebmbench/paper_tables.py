@@ -61,7 +61,9 @@ def paper_table(df: pd.DataFrame, numbers: list, source: str) -> pd.DataFrame:
 def _markdown(table: pd.DataFrame) -> str:
     head = [table.index.name] + list(table.columns)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join([str(i)] + [str(v) for v in r]) + " |" for i, r in zip(table.index, table.values)]
+    lines += [
+        "| " + " | ".join([str(i)] + [str(v) for v in r]) + " |" for i, r in zip(table.index, table.values, strict=True)
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -62,7 +62,7 @@ def training_curves(log: list[dict], path, title: str = "") -> None:
     groups = {name: ks for name, ks in groups.items() if ks}
     fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(5 * max(1, len(groups)), 3.5), squeeze=False)
     it = np.array([r["iter"] for r in log])
-    for ax, (name, ks) in zip(axes[0], groups.items()):
+    for ax, (name, ks) in zip(axes[0], groups.items(), strict=False):  # one empty panel when nothing was logged
         for k in ks:
             y = np.array([r.get(k, np.nan) for r in log], float)
             ax.plot(it, y, alpha=0.35, lw=0.8)

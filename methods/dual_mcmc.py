@@ -148,7 +148,9 @@ class ResEnergy(nn.Module):
             ]
         elif image_size == 64:
             w = [ndf // 16, ndf // 8, ndf // 4, ndf // 2, ndf]
-            blocks = [EBMBlock(n_c, w[0], True, start=True)] + [EBMBlock(a, b, True) for a, b in zip(w, w[1:])]
+            blocks = [EBMBlock(n_c, w[0], True, start=True)] + [
+                EBMBlock(a, b, True) for a, b in zip(w, w[1:], strict=False)
+            ]
         else:
             raise ValueError(f"Dual-MCMC networks exist for 32x32 and 64x64 images, got {image_size}")
         self.blocks = nn.Sequential(*blocks)
@@ -188,7 +190,7 @@ class ResGenerator(nn.Module):
             raise ValueError(f"Dual-MCMC networks exist for 32x32 and 64x64 images, got {image_size}")
         self.w0 = w[0]
         self.lin = nn.Linear(nz, 16 * w[0])
-        self.blocks = nn.Sequential(*[GenBlock(a, b) for a, b in zip(w, w[1:])])
+        self.blocks = nn.Sequential(*[GenBlock(a, b) for a, b in zip(w, w[1:], strict=False)])
         self.bn = nn.BatchNorm2d(w[-1])
         self.conv = nn.Conv2d(w[-1], n_c, 3, 1, 1)
 

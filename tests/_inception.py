@@ -66,7 +66,7 @@ def convert(torchscript: Path, out: Path) -> Path:
     convs = [k[: -len(".conv.weight")] for k in target if k.endswith(".conv.weight")]
     assert len(blocks) == len(convs) == 94, (len(blocks), len(convs))
     out_sd = {}
-    for b, c in zip(blocks, convs):
+    for b, c in zip(blocks, convs, strict=True):
         w = src[b + ".weight"]
         assert w.shape == target[c + ".conv.weight"].shape, (b, c, w.shape)
         out_sd[c + ".conv.weight"] = w.float().clone()

@@ -43,8 +43,8 @@ def test_revision_lowers_energy_of_frozen_ebm():
         x0, m.cfg.n_steps, torch.Generator().manual_seed(2), on_step=lambda k, x, e: energies.append(e.mean().item())
     )
     assert len(energies) == m.cfg.n_steps + 1
-    assert all(b < a for a, b in zip(energies, energies[1:])), energies  # noise 0: monotone descent
-    assert all(torch.equal(a, b) for a, b in zip(before, m.f.parameters()))
+    assert all(b < a for a, b in zip(energies, energies[1:], strict=False)), energies  # noise 0: monotone descent
+    assert all(torch.equal(a, b) for a, b in zip(before, m.f.parameters(), strict=True))
 
 
 def test_revision_on_quadratic_reference_only_matches_closed_form():

@@ -108,7 +108,7 @@ def write_celeba(root, n=6):
     for name in names:
         Image.fromarray(rng.randint(0, 256, (218, 178, 3), dtype=np.uint8)).save(folder / "img_align_celeba" / name)
     split = [0, 0, 0, 1, 2, 2][:n]  # torchvision cannot index a split of one image
-    (folder / "list_eval_partition.txt").write_text("".join(f"{f} {s}\n" for f, s in zip(names, split)))
+    (folder / "list_eval_partition.txt").write_text("".join(f"{f} {s}\n" for f, s in zip(names, split, strict=True)))
     (folder / "identity_CelebA.txt").write_text("".join(f"{f} {i}\n" for i, f in enumerate(names)))
     (folder / "list_bbox_celeba.txt").write_text(
         f"{n}\nimage_id x_1 y_1 width height\n" + "".join(f"{f} 1 2 3 4\n" for f in names)

@@ -40,7 +40,9 @@ def disturbance_curves(train, held_out, extractor, weights, levels=LEVELS):
 
 def assert_rising(curves):
     for name, fids in curves.items():
-        assert all(b > a for a, b in zip(fids, fids[1:])), f"{name}: FID not rising with the level: {fids}"
+        assert all(b > a for a, b in zip(fids, fids[1:], strict=False)), (
+            f"{name}: FID not rising with the level: {fids}"
+        )
 
 
 # ---------------------------------------------------------------------------- digits

@@ -60,7 +60,7 @@ def test_on_step_sees_every_state_and_energy():
         on_step=lambda k, x, e: seen.append((k, e.mean().item())),
     )
     assert [k for k, _ in seen] == [0, 1, 2, 3, 4]
-    assert all(e1 < e0 for (_, e0), (_, e1) in zip(seen, seen[1:]))
+    assert all(e1 < e0 for (_, e0), (_, e1) in zip(seen, seen[1:], strict=False))
 
 
 def test_energy_must_be_per_sample():

@@ -291,7 +291,7 @@ def test_atomic_path_publishes_only_complete_files(tmp_path):
 
 def table_csv(path, rows):
     cols = ["method", "dataset", "metric", "measured", "status", "paper", "paper_source", "paper_tolerance"]
-    pd.DataFrame([dict(zip(cols, r)) for r in rows], columns=cols).to_csv(path, index=False)
+    pd.DataFrame([dict(zip(cols, r, strict=True)) for r in rows], columns=cols).to_csv(path, index=False)
 
 
 def test_gate_fails_only_on_the_regressed_metric(tmp_path, capsys):

@@ -77,7 +77,7 @@ def test_reconstruction_by_noise_optimisation_lowers_the_error():
     assert snaps.shape == (3, 4, 3, 32, 32) and len(losses) == 31
     assert losses[-1] < 0.5 * losses[0], (losses[0], losses[-1])
     torch.testing.assert_close(((snaps[:, -1] - x) ** 2).mean(), torch.tensor(losses[-1]))
-    assert all(torch.equal(a, b) for a, b in zip(before, m.f.parameters()))  # only z moved
+    assert all(torch.equal(a, b) for a, b in zip(before, m.f.parameters(), strict=True))  # only z moved
 
 
 def test_figures_write_interpolation_and_reconstruction(tmp_path):
@@ -134,9 +134,11 @@ def test_loop_trains_on_the_presets_subset_and_flips_only_when_asked(monkeypatch
         assert all(any(torch.equal(img, ref) for ref in first) for img in x)
 
     flipped = _batches(monkeypatch, digits_dir, tmp_path / "b", n_train=64, hflip=True)
-    same = [[torch.equal(a, b) for a, b in zip(xa, xb)] for xa, xb in zip(plain, flipped)]
-    mirrored = [[torch.equal(a.flip(2), b) for a, b in zip(xa, xb)] for xa, xb in zip(plain, flipped)]
-    assert all(s or m for rs, rm in zip(same, mirrored) for s, m in zip(rs, rm))
+    same = [[torch.equal(a, b) for a, b in zip(xa, xb, strict=True)] for xa, xb in zip(plain, flipped, strict=True)]
+    mirrored = [
+        [torch.equal(a.flip(2), b) for a, b in zip(xa, xb, strict=True)] for xa, xb in zip(plain, flipped, strict=True)
+    ]
+    assert all(s or m for rs, rm in zip(same, mirrored, strict=True) for s, m in zip(rs, rm, strict=True))
     n_flipped = sum(not s for rs in same for s in rs)
     assert 0.25 * 96 < n_flipped < 0.75 * 96  # about half of the 3 x 32 images
 

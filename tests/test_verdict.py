@@ -182,7 +182,7 @@ def test_each_verdict_class_from_a_constructed_table(tmp_path, monkeypatch):
     monkeypatch.setattr(table, "all_paper_numbers", lambda: numbers)
     df = table.build_table(files, datasets=["digits"], out=tmp_path / "results" / "table.csv")
     with_paper = df.dropna(subset=["paper"])
-    got = dict(zip(with_paper["paper_method"], with_paper["verdict"]))
+    got = dict(zip(with_paper["paper_method"], with_paper["verdict"], strict=True))
     assert got == {
         "close": "reproduced",
         "high": "worse (+2.2 widths)",
