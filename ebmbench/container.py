@@ -200,11 +200,30 @@ def build_image(method: str, out, wheelhouse, base_image: str = DEFAULT_BASE, ex
     return record
 
 
+# Variables that choose the numeric libraries' kernels and thread counts (Snakemake sets the thread
+# counts for a job). A container starts without the host's environment; passed by name (`-e NAME`,
+# only where the host sets it), they make the image compute what the host would: with the host's
+# OPENBLAS_CORETYPE=Haswell and the image on its own choice (SkylakeX on an AVX-512 CPU), np.cov of
+# the same features differed in the last bits (measured, test_workflow_in_container_equals_local).
+NUMERIC_ENV = (
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "MKL_CBWR",
+    "GOTO_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
 def run_prefix(tag: str, record_path, run_dir: str, cuda: bool, extra_ro=()) -> str:
     """`docker run ...` that replaces `python -m ebmbench` in a rule's shell command.
 
     The container reaches no network, sees resources/ read-only and writes only into run_dir (and the
-    torch-fidelity cache), as the calling user, so outputs belong to whoever runs the workflow.
+    torch-fidelity cache), as the calling user, so outputs belong to whoever runs the workflow; it
+    gets the host's NUMERIC_ENV.
     Paths keep their host names (mounted at $PWD/...) so the rule's relative paths work unchanged.
     """
     mounts = [
@@ -216,7 +235,8 @@ def run_prefix(tag: str, record_path, run_dir: str, cuda: bool, extra_ro=()) -> 
     gpus = "--gpus all " if cuda else ""
     return (
         f'mkdir -p resources/fidelity-cache && docker run --rm --network none {gpus}--user "$(id -u):$(id -g)" '
-        f'{" ".join(mounts)} -w "$PWD" -e {RECORD_IN_IMAGE}="$PWD/{record_path}" {tag}'
+        f'{" ".join(mounts)} -w "$PWD" {" ".join(f"-e {v}" for v in NUMERIC_ENV)} '
+        f'-e {RECORD_IN_IMAGE}="$PWD/{record_path}" {tag}'
     )
 
 

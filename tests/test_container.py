@@ -197,6 +197,8 @@ def test_run_prefix_isolates_the_job():
     assert "--network none" in p and "--gpus all" in p and '--user "$(id -u):$(id -g)"' in p
     assert '-v "$PWD/resources:$PWD/resources:ro"' in p and '-v "$PWD/results/d/m/seed0:$PWD/results/d/m/seed0"' in p
     assert p.endswith("ebmbench-short-run:abc")
+    # the host's choice of BLAS kernels and thread counts travels in by name (set only where the host sets it)
+    assert "-e OPENBLAS_CORETYPE " in p and "-e OMP_NUM_THREADS " in p
     assert "--gpus" not in container.run_prefix("t:x", "r.json", "results/x", cuda=False)
 
 
