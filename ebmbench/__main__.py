@@ -47,6 +47,12 @@ def main(argv=None) -> int:
     s.add_argument("--threads", type=int)
     s.add_argument("--no-progress", action="store_true")
     s.add_argument(
+        "--other-run",
+        choices=("refuse", "restart"),
+        default="refuse",
+        help="a checkpoint of another run (other config, seed or data) in --out: stop (default) or set it aside and start afresh",
+    )
+    s.add_argument(
         "--allow-divergence",
         action="store_true",
         help="exit 0 after a divergence (the workflow goes on and reports the run as diverged)",
@@ -155,7 +161,9 @@ def _run(a) -> int:
         from .loop import train
 
         with folder_lock(a.out):  # one writer per run folder
-            summary = train(a.method, a.data, a.out, a.seed, a.preset, a.overrides, a.device, not a.no_progress)
+            summary = train(
+                a.method, a.data, a.out, a.seed, a.preset, a.overrides, a.device, not a.no_progress, a.other_run
+            )
         print(json.dumps(summary))
     elif a.cmd == "sample":
         _threads(a.threads)

@@ -117,6 +117,12 @@ def _comparable(identity: dict) -> dict:
     }
 
 
+def same_run(path, identity: dict) -> bool:
+    """Whether the checkpoint at path was written by the run `identity` describes."""
+    ckpt = load_torch(path)
+    return isinstance(ckpt, dict) and "identity" in ckpt and _comparable(ckpt["identity"]) == _comparable(identity)
+
+
 def load_checkpoint(path, identity: dict | None = None) -> dict:
     ckpt = load_torch(path)
     if not isinstance(ckpt, dict) or "identity" not in ckpt or "method_state" not in ckpt:
@@ -174,8 +180,14 @@ def train(
     overrides: dict | None = None,
     device: str = "auto",
     progress: bool = True,
+    other_run: str = "refuse",
 ) -> dict:
     """Train one run into out_dir, resuming from out_dir/state-latest.pt when it exists.
+
+    A checkpoint of another run there (other config, seed or data) stops with an error, or with
+    other_run="restart" is set aside as state-latest.other-run.pt (its log as log.other-run.jsonl)
+    and this run starts afresh: the workflow's choice, which reruns a job only when its config
+    changed, so what it finds is the run it replaces.
 
     On divergence the run goes back to its last good checkpoint and, while the config allows
     (divergence_retries), continues with a new recorded seed; past that it writes model.pt with
@@ -206,6 +218,14 @@ def train(
         torch.manual_seed(seed)  # network initialisation
         model = build(identity, dev)
         it, prog = 0, {"seed": seed, "restarts": []}
+        if ckpt_path.exists() and other_run == "restart" and not same_run(ckpt_path, identity):
+            for f in (ckpt_path, log_path):
+                if f.exists():
+                    f.replace(f.with_name(f.stem + ".other-run" + f.suffix))
+            print(
+                f"{ckpt_path} was another run's (set aside as state-latest.other-run.pt): starting afresh",
+                file=sys.stderr,
+            )
         if ckpt_path.exists():
             ckpt = load_checkpoint(ckpt_path, identity)
             model.load_state_dict(ckpt["method_state"])

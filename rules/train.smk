@@ -30,7 +30,8 @@ rule train:
         device=config["device"],
         ebmbench=ebmbench_cmd,
     shell:
-        # A killed job leaves state-latest.pt in the run folder (not declared, so Snakemake keeps it); the rerun resumes from it.
+        # A killed job leaves state-latest.pt in the run folder (not declared, so Snakemake keeps it); the rerun resumes
+        # from it. A job rerun because its config changed finds the old run's checkpoint: --other-run restart sets it aside.
         "{params.ebmbench} train --method {wildcards.method} --data {params.data} --out {params.out} "
         "--seed {wildcards.seed} --preset {params.preset} {params.sets:q} --device {params.device} --threads {threads} "
-        "--allow-divergence > {log} 2>&1"
+        "--other-run restart --allow-divergence > {log} 2>&1"

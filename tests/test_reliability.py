@@ -221,6 +221,33 @@ def tiny_run(tmp_path_factory):
     return root
 
 
+def test_a_checkpoint_of_another_run_is_refused_or_set_aside(tiny_run, tmp_path, capsys):
+    # The CLI refuses another run's checkpoint; the workflow (--other-run restart: it reruns a job
+    # only when its config changed) sets it aside and trains the new config from iteration 0.
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run / "run", run)
+    old = load_torch(run / "state-latest.pt")
+    args = ["train", "--method", "short_run", "--data", str(tiny_run / "digits"), "--out", str(run), "--no-progress"]
+    changed = [*args, "--set", "n_iters=3", *FAST, "--set", "n_steps=7"]
+    assert main(changed) == 2
+    err = capsys.readouterr().err
+    assert "belongs to another run" in err and "config.n_steps" in err
+    assert main([*changed, "--other-run", "restart"]) == 0
+    assert "set aside" in capsys.readouterr().err
+    kept = load_torch(run / "state-latest.other-run.pt")
+    assert kept["iter"] == old["iter"] and kept["identity"] == old["identity"]
+    assert (run / "log.other-run.jsonl").exists()
+    new = load_torch(run / "state-latest.pt")
+    assert new["identity"]["config"]["n_steps"] == 7 and new["iter"] == 3
+    assert [json.loads(r)["iter"] for r in log_lines(run / "log.jsonl")] == [0, 1, 2]  # from iteration 0
+    # the same run again resumes its own checkpoint (nothing set aside)
+    (run / "state-latest.other-run.pt").unlink()
+    assert main([*changed, "--other-run", "restart"]) == 0
+    assert not (run / "state-latest.other-run.pt").exists()
+
+
 def corrupt(path, keep=200):
     path.write_bytes(path.read_bytes()[:keep])
 
