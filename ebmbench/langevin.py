@@ -104,11 +104,11 @@ def langevin(
         e, g = energy_grad(energy, x, create_graph=differentiable)
         if on_step is not None:
             on_step(k, x, e)
-        # one fused kernel per term (x + alpha * y), not a scale then an add: a step's own cost
-        # beside the network is the Gaussian draw and these two passes over x
-        x = torch.add(x, g, alpha=-step_size)
+        # A scale and an add per term, as the released codes write it. Fusing each into one
+        # x + alpha * y kernel saves ~1 % of a step and changes the rounding (and so the runs).
+        x = x - step_size * g
         if noise_std:
-            x = torch.add(x, torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype), alpha=noise_std)
+            x = x + noise_std * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     if on_step is not None:
         with torch.no_grad():
             on_step(n_steps, x, energy(x).detach())
