@@ -29,6 +29,7 @@ from .io import (
     write_json,
     write_text,
 )
+from .method import on_off
 from .registry import get_method, resolve_config
 
 CHECKPOINT = "state-latest.pt"  # undeclared to Snakemake, so it survives a failed job and is resumed
@@ -105,22 +106,16 @@ RUN_POLICY = (
 )  # n_samples: read by `sample` only
 
 
-def _switch(v):
-    return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
-
-
 def _comparable(identity: dict) -> dict:
     config = {**SWITCHES_BEFORE, **identity["config"]}
     return {
         **identity,
-        "config": {k: _switch(v) if k in SWITCHES_BEFORE else v for k, v in config.items() if k not in RUN_POLICY},
+        "config": {k: on_off(v) if k in SWITCHES_BEFORE else v for k, v in config.items() if k not in RUN_POLICY},
     }
 
 
-def same_run(path, identity: dict) -> bool:
-    """Whether the checkpoint at path was written by the run `identity` describes."""
-    ckpt = load_torch(path)
-    return isinstance(ckpt, dict) and "identity" in ckpt and _comparable(ckpt["identity"]) == _comparable(identity)
+class OtherRunCheckpoint(SuiteError):
+    """A valid checkpoint, but of another run (other config, seed or data)."""
 
 
 def load_checkpoint(path, identity: dict | None = None) -> dict:
@@ -133,7 +128,7 @@ def load_checkpoint(path, identity: dict | None = None) -> dict:
             {k for k in mine if theirs.get(k) != mine[k]}
             | {f"config.{k}" for k in mine["config"] if theirs["config"].get(k) != mine["config"][k]}
         )
-        raise SuiteError(
+        raise OtherRunCheckpoint(
             f"checkpoint {path} belongs to another run (differs in: {', '.join(diff)}). "
             f"Delete {Path(path).parent} to start this run afresh, or restore the config it was made with."
         )
@@ -218,18 +213,23 @@ def train(
         torch.manual_seed(seed)  # network initialisation
         model = build(identity, dev)
         it, prog = 0, {"seed": seed, "restarts": []}
-        if ckpt_path.exists() and other_run == "restart" and not same_run(ckpt_path, identity):
-            for f in (ckpt_path, log_path):
-                if f.exists():
-                    f.replace(f.with_name(f.stem + ".other-run" + f.suffix))
-            print(
-                f"{ckpt_path} was another run's (set aside as state-latest.other-run.pt): starting afresh",
-                file=sys.stderr,
-            )
         if ckpt_path.exists():
-            ckpt = load_checkpoint(ckpt_path, identity)
-            model.load_state_dict(ckpt["method_state"])
-            it, prog = ckpt["iter"], ckpt["progress"]
+            try:
+                ckpt = load_checkpoint(ckpt_path, identity)
+            except OtherRunCheckpoint:
+                if other_run != "restart":
+                    raise
+                for f in (ckpt_path, log_path):
+                    if f.exists():
+                        f.replace(f.with_name(f.stem + ".other-run" + f.suffix))
+                print(
+                    f"{ckpt_path} was another run's (set aside as state-latest.other-run.pt): starting afresh",
+                    file=sys.stderr,
+                )
+                ckpt = None
+            if ckpt is not None:
+                model.load_state_dict(ckpt["method_state"])
+                it, prog = ckpt["iter"], ckpt["progress"]
         # log lines after the checkpoint are recomputed (identically, or with the new seed)
         kept = [r for r in read_jsonl(log_path) if r.get("iter", -1) < it]
         write_text(log_path, "".join(json.dumps(r) + "\n" for r in kept))

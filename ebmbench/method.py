@@ -69,12 +69,16 @@ def channels_last_pays(device: torch.device) -> bool:
     return device.type == "cpu" and torch.backends.mkldnn.is_available()
 
 
+def on_off(value):
+    """True/False as "on"/"off", anything else as it is: YAML 1.1 (PyYAML, --set) reads on/off as
+    booleans, and run identities written before the switches had three values hold booleans."""
+    return ("on" if value else "off") if isinstance(value, bool) else value
+
+
 def switch_on(choice, device: torch.device, pays) -> bool:
-    """An off/on/auto switch's value on `device`; `pays(device)` decides `auto`. True/False are
-    accepted as on/off (run identities written before the switches had three values)."""
-    if choice in (True, "on"):
-        return True
-    return choice == "auto" and pays(device)
+    """An off/on/auto switch's value on `device`; `pays(device)` decides `auto`."""
+    choice = on_off(choice)
+    return choice == "on" or (choice == "auto" and pays(device))
 
 
 class Method:
@@ -137,8 +141,9 @@ class Method:
         """Apply the network-level switches once the networks exist (the loop calls it after
         building): channels-last conv weights, torch.compile. Parameters stay the same objects, so
         the optimisers and state_dict keys are unaffected."""
+        channels_last = self.switches_in_effect()["channels_last"]
         for net in self.nets.values():
-            if self.switches_in_effect()["channels_last"] and any(p.dim() == 4 for p in net.parameters()):
+            if channels_last and any(p.dim() == 4 for p in net.parameters()):
                 net.to(memory_format=torch.channels_last)
             if self.cfg.compile:
                 net.compile()  # in place: state_dict keys keep their names
@@ -228,8 +233,8 @@ def apply_overrides(cfg, overrides: dict, where: str = "overrides"):
             )
         want = fields[key]
         if typing.get_origin(want) is typing.Literal:  # a field with named choices
-            if isinstance(value, bool) and {"on", "off"} <= set(typing.get_args(want)):
-                value = "on" if value else "off"  # YAML 1.1 (PyYAML, --set) reads on/off as booleans
+            if {"on", "off"} <= set(typing.get_args(want)):
+                value = on_off(value)
             if value not in typing.get_args(want):
                 choices = ", ".join(map(str, typing.get_args(want)))
                 raise SuiteError(f"config key '{key}' in {where} must be one of {choices}, got {value!r}.")
