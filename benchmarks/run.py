@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 
 from ebmbench.langevin import frozen, langevin, recording
-from ebmbench.method import apply_overrides
+from ebmbench.method_base import apply_overrides
 from ebmbench.registry import get_method, method_ids, preset_image_shape, resolve_config
 
 PLAIN = {"freeze_params": False, "channels_last": "off", "compile": False, "bf16": "off"}

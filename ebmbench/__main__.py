@@ -153,7 +153,7 @@ def _run(a) -> int:
         print(json.dumps(info, indent=2))
     elif a.cmd == "classifier":
         _threads(a.threads)
-        from .metrics import train_digits_classifier
+        from .evaluate.metrics import train_digits_classifier
 
         print(json.dumps(train_digits_classifier(a.data, a.out)))
     elif a.cmd == "train":
@@ -182,15 +182,15 @@ def _run(a) -> int:
             uniform_noise(a.data, a.n, a.out, a.seed)
     elif a.cmd == "score":
         _threads(a.threads)
+        from .evaluate.metrics import score
         from .io import write_json
-        from .metrics import score
         from .provenance import provenance
 
         m = score(a.samples, a.data, a.extractor, a.weights, a.cache, a.device, a.recon, a.precision_recall)
         write_json(a.out, {**m, "provenance": provenance(a.samples, a.device)})
         print(json.dumps(m))
     elif a.cmd == "table":
-        from .table import build_orderings, build_table, format_orderings
+        from .evaluate.table import build_orderings, build_table, format_orderings
 
         df = build_table(a.metrics, a.datasets, a.out)
         shown = ["method", "ablates", "dataset", "metric", "measured", "half_width", "n_seeds", "paper", "verdict"]
@@ -199,7 +199,7 @@ def _run(a) -> int:
             print(df[shown].to_string(index=False, na_rep=""))
         print(format_orderings(build_orderings(df, a.orderings)))
     elif a.cmd == "check":
-        from .gate import check
+        from .evaluate.gate import check
 
         failures = check(a.table, a.against)
         for f in failures:
@@ -211,7 +211,7 @@ def _run(a) -> int:
         return 1 if failures else 0
     elif a.cmd == "agreement":
         _threads(a.threads)
-        from .agreement import agreement, report
+        from .evaluate.agreement import agreement, report
         from .io import write_json
 
         result = agreement(a.samples, a.data, a.weights, a.work, a.epochs)
@@ -219,7 +219,7 @@ def _run(a) -> int:
             write_json(a.out, result)
         print(report(result))
     elif a.cmd == "cost":
-        from .cost import cost_table, format_cost, write_cost
+        from .evaluate.cost import cost_table, format_cost, write_cost
 
         rows = cost_table(a.benchmarks)
         write_cost(rows, a.out)

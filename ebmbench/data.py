@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ._compat import import_torchvision
 from .io import SuiteError, atomic_path, read_json, sha256_bytes, write_json
+from .torch_compat import import_torchvision
 
 BUILTIN = ("digits", "cifar10", "svhn", "celeba64")
 

@@ -29,7 +29,7 @@ from .io import (
     write_json,
     write_text,
 )
-from .method import on_off
+from .method_base import on_off
 from .registry import get_method, resolve_config
 
 CHECKPOINT = "state-latest.pt"  # undeclared to Snakemake, so it survives a failed job and is resumed

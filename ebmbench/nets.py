@@ -108,3 +108,14 @@ def xavier_init(module: nn.Module) -> None:
             nn.init.xavier_normal_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+
+
+def tf_style_init(module: nn.Module, std: float) -> None:
+    """The initialisers of the TensorFlow codes of CoopNets / CoopVAEBM: conv kernels N(0, std), dense Glorot-uniform, biases zero."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, std)
+        elif isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and m.bias is not None:
+            nn.init.zeros_(m.bias)

@@ -8,8 +8,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from ._compat import import_torchvision  # noqa: E402
 from .io import atomic_path, to_uint8  # noqa: E402
+from .torch_compat import import_torchvision  # noqa: E402
 
 
 def grid_array(images: np.ndarray, nrow: int, pad: int = 2) -> np.ndarray:

@@ -3,7 +3,7 @@
 import pkgutil
 
 from .io import SuiteError
-from .method import apply_overrides
+from .method_base import apply_overrides
 
 
 def method_ids() -> list[str]:

@@ -30,12 +30,11 @@ Departures from Han et al. 2017 (all to make the run a like-for-like ablation of
     (Pang et al.'s short-run inference), so that the prior is the only difference.
   - Step size, sigma, K1, networks, Adam settings and iteration counts are `latent_ebm`'s preset
     for the same dataset (PRESETS below is derived from it), not Han et al.'s own choices (not in
-    reference/papers.md).
+    docs/papers.md).
   - Published ABP numbers come from citing papers (Cui, Wu & Han CVPR 2023 Table 1 FID; Cui & Han
     NeurIPS 2023 Table 3 MSE), whose protocol for this baseline is not stated: UNVERIFIED.
 """
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +42,7 @@ import torch
 from ebmbench.methods import latent_ebm
 from ebmbench.methods.latent_ebm import LatentEBM, generator_layers
 
-from ebmbench.method import Method, TrainConfig
+from ebmbench.method_base import Method, TrainConfig, ablated
 from ebmbench.nets import ConvTGenerator, xavier_init
 
 
@@ -67,13 +66,6 @@ class Config(TrainConfig):
     checkpoint_every: int = 1000
     fig_images: int = 8
     fig_cols: int = 8
-
-
-def ablated(cfg, config_cls, **changes):
-    """The ablated method's preset restricted to the baseline's fields (plus `changes`): the shared
-    generator, chain and optimiser settings stay equal by construction."""
-    keep = {f.name for f in dataclasses.fields(config_cls)}
-    return config_cls(**{k: v for k, v in dataclasses.asdict(cfg).items() if k in keep}, **changes)
 
 
 # latent_ebm's svhn / cifar10 / celeba64 / digits presets minus the prior (digits: CPU-sized, not a

@@ -1,5 +1,5 @@
 """CoopVAEBM: Xie, Zheng, Li, "Learning Energy-Based Model with Variational Auto-Encoder as Amortized
-Sampler", AAAI 2021, arXiv 2012.14936 (seed 000; reference/papers.md section 2).
+Sampler", AAAI 2021, arXiv 2012.14936 (seed 000; docs/papers.md section 2).
 Official code: jianwen-xie/CoopVAEBM @ b0a48c0 (TensorFlow 1), `main.py`, `model/model.py`,
 `model/modules.py` (net_type 'cifar').
 
@@ -54,7 +54,7 @@ Departures from the paper / released code:
   - The transposed 3x3 stride-2 layer pads like PyTorch (padding 1, output_padding 1), which places
     the extra row/column on the other border from TF 'SAME'; a one-pixel alignment, no new weights.
   - The lr decay counts epochs of our data loader (drop_last); the code counts epochs of its own.
-  - SVHN and CelebA 64x64 are not in the paper (papers.md: UNVERIFIED); their presets reuse the
+  - SVHN and CelebA 64x64 are not in the paper (docs/papers.md: UNVERIFIED); their presets reuse the
     CIFAR-10 settings, and at 64x64 every network gains one stride-2 layer (f at 4 n_f, the encoder
     doubling to 16 n_f, the decoder starting from 8 n_f at 4x4 like the code's 64x64 'scene'
     generator). Our choice.
@@ -68,8 +68,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ebmbench.method import Method, TrainConfig
-from ebmbench.nets import ConvEncoder, ConvScalarNet
+from ebmbench.method_base import Method, TrainConfig
+from ebmbench.nets import ConvEncoder, ConvScalarNet, tf_style_init
 from ebmbench.plots import image_grid, line_plot
 
 
@@ -95,7 +95,7 @@ class Config(TrainConfig):
     lr_decay: float = 0.98  # lr * lr_decay ** (epoch / lr_decay_epochs)
     lr_decay_epochs: float = 20.0
     batch_size: int = 250
-    n_iters: int = 600_000  # released checkpoint: epoch 3000 x 200 iterations (papers.md: inferred)
+    n_iters: int = 600_000  # released checkpoint: epoch 3000 x 200 iterations (docs/papers.md: inferred)
     checkpoint_every: int = 1000
     # Figures
     revision_rows: int = 8
@@ -144,17 +144,6 @@ PRESETS = {
         divergence_retries=2,
     ),
 }
-
-
-def _init(module: nn.Module, std: float) -> None:
-    """The code's initialisers: conv kernels N(0, std), dense Glorot-uniform, biases zero."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.normal_(m.weight, 0.0, std)
-        elif isinstance(m, nn.Linear):
-            nn.init.xavier_uniform_(m.weight)
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and m.bias is not None:
-            nn.init.zeros_(m.bias)
 
 
 class OffsetBatchNorm(nn.Module):
@@ -211,7 +200,7 @@ class CoopVAEBM(Method):
         self.enc = ConvEncoder(c, cfg.enc_nf, h, cfg.nz, cfg.lrelu_slope).to(device)
         self.dec = Decoder(cfg.nz, c, cfg.dec_nf, h, cfg.lrelu_slope).to(device)
         for net in (self.f, self.enc, self.dec):
-            _init(net, cfg.init_std)
+            tf_style_init(net, cfg.init_std)
         self.nets = {"ebm": self.f, "encoder": self.enc, "decoder": self.dec}
         betas = (cfg.beta1, cfg.beta2)
         vae_params = [*self.enc.parameters(), *self.dec.parameters()]

@@ -55,11 +55,10 @@ from dataclasses import dataclass
 
 import torch
 from ebmbench.methods import coop_vae_ebm
-from ebmbench.methods.abp import ablated
-from ebmbench.methods.coop_vae_ebm import CoopVAEBM, Decoder, _init
+from ebmbench.methods.coop_vae_ebm import CoopVAEBM, Decoder
 
-from ebmbench.method import Method, TrainConfig
-from ebmbench.nets import ConvScalarNet
+from ebmbench.method_base import Method, TrainConfig, ablated
+from ebmbench.nets import ConvScalarNet, tf_style_init
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,7 @@ class CoopNets(CoopVAEBM):
         self.f = ConvScalarNet(c, cfg.ebm_nf, h, cfg.lrelu_slope, max_mult=4).to(device)
         self.dec = Decoder(cfg.nz, c, cfg.dec_nf, h, cfg.lrelu_slope).to(device)
         for net in (self.f, self.dec):
-            _init(net, cfg.init_std)
+            tf_style_init(net, cfg.init_std)
         self.nets = {"ebm": self.f, "gen": self.dec}
         betas = (cfg.beta1, cfg.beta2)
         self.opts = {

@@ -1,5 +1,5 @@
 """Dual-MCMC teaching: Cui & Han, "Learning Energy-based Model via Dual-MCMC Teaching", NeurIPS 2023
-(seed 001; reference/papers.md section 3). Official code: jcui1224/dual-MCMC @ aac3c4c, `train.py`,
+(seed 001; docs/papers.md section 3). Official code: jcui1224/dual-MCMC @ aac3c4c, `train.py`,
 `nets.py`, `config.py`, `utils.py` (add_sn), `task_fid.py`.
 
 Three models (seed, "Joint densities"):
@@ -81,12 +81,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ebmbench.method import Method, TrainConfig
+from ebmbench.method_base import Method, TrainConfig
 from ebmbench.nets import ConvEncoder, ConvScalarNet, ConvTGenerator
 from ebmbench.plots import image_grid, line_plot
 
 # ----------------------------------------------------------------------------
-# Networks (released nets.py; CelebA-64 variants per papers.md section 3). The family follows the
+# Networks (released nets.py; CelebA-64 variants per docs/papers.md section 3). The family follows the
 # resolution: 32x32 is the CIFAR-10 family, 64x64 the CelebA-64 family.
 
 

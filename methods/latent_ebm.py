@@ -1,7 +1,7 @@
 """Latent-space EBM prior: Pang, Han, Nijkamp, Zhu, Wu, "Learning Latent Space Energy-Based Prior
-Model", NeurIPS 2020 (reference/papers.md section 4), and its convolutional-latent variant from
+Model", NeurIPS 2020 (docs/papers.md section 4), and its convolutional-latent variant from
 Dehong Xu's UCLA MS thesis 2021, "Learning convolutional latent space EBM prior" (seed 003,
-chapters 3-4; papers.md section 4b). Official code: bpucla/latent-space-EBM-prior @ a530d0f,
+chapters 3-4; docs/papers.md section 4b). Official code: bpucla/latent-space-EBM-prior @ a530d0f,
 `train_svhn.py` ("LE" below); "one-page code" = the paper's supplementary script, known through
 third-party ports.
 
@@ -32,7 +32,7 @@ Sampler mapping (the shared sampler is z <- z - step_size * dU/dz + noise_std * 
   Test-time sampling is the training prior chain (same K0) followed by G; test-time inference is
   the training posterior chain followed by G.
 
-Choices where the sources disagree (papers.md section 7.3):
+Choices where the sources disagree (docs/papers.md section 7.3):
   - K1 = 20 (LE `train_svhn.py` default), not 40 (one-page code): LE is the authors' own release
     and the only one that names a dataset; Table 1's K1 per dataset is UNVERIFIED either way.
   - E's activation is GELU (LE's default at the settings that run) for every preset, not the
@@ -80,7 +80,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ebmbench.method import Method, TrainConfig
+from ebmbench.method_base import Method, TrainConfig
 from ebmbench.nets import ConvTGenerator, MLPEnergy, xavier_init
 from ebmbench.plots import image_grid, line_plot
 

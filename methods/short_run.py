@@ -1,5 +1,5 @@
 """Short-run MCMC EBM: Nijkamp, Hill, Zhu, Wu, "Learning Non-Convergent Non-Persistent Short-Run
-MCMC Toward Energy-Based Model", NeurIPS 2019 (seed 004; reference/papers.md section 1).
+MCMC Toward Energy-Based Model", NeurIPS 2019 (seed 004; docs/papers.md section 1).
 Official code: enijkamp/short_run @ d779e9a, `train_cifar10_minimal.py`.
 
 The model (paper eq. 1): p(x) = exp(f(x)) / Z with f a bottom-up ConvNet, the *negative* energy.
@@ -23,7 +23,7 @@ hold the chain's noise u fixed, so M_theta is a deterministic function of z.
 
 Departures from the paper:
   - Learning rate and data noise are constant: the paper decays both after 200k iterations, with a
-    schedule that is not published (papers.md: UNVERIFIED).
+    schedule that is not published (docs/papers.md: UNVERIFIED).
   - The 64x64 (CelebA) energy net is not released; we add one stride-2 layer at 8 n_f
     (`ConvScalarNet`), the natural extension of the 32x32 net.
   - SVHN is not in the paper; its preset reuses the CelebA/LSUN width n_f = 64 (our choice).
@@ -44,7 +44,7 @@ from pathlib import Path
 
 import torch
 
-from ebmbench.method import Method, TrainConfig
+from ebmbench.method_base import Method, TrainConfig
 from ebmbench.nets import ConvScalarNet
 from ebmbench.plots import image_grid
 

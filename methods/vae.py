@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import torch
 from ebmbench.methods import latent_ebm
-from ebmbench.methods.abp import ABP, ablated
+from ebmbench.methods.abp import ABP
 
-from ebmbench.method import TrainConfig
+from ebmbench.method_base import TrainConfig, ablated
 from ebmbench.nets import ConvEncoder, xavier_init
 
 

@@ -5,7 +5,7 @@ import math
 import os
 import sys
 
-from ebmbench.config import (
+from ebmbench.run_plan import (
     check_workflow_config,
     extractor_of,
     planned_runs,

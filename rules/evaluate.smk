@@ -70,7 +70,7 @@ rule score:
         image_input,
     output:
         metrics="results/{dataset}/{run}/metrics.json",
-        # the features behind FID and IS, resampled by the table's bootstrap (ebmbench.kept)
+        # the features behind FID and IS, resampled by the table's bootstrap (ebmbench.evaluate.kept_features)
         features="results/{dataset}/{run}/features.npz",
     log:
         "logs/score/{dataset}/{run}.log",
@@ -115,7 +115,7 @@ rule comparison:
         dirs=comparison_dirs,
         n=min(36, config["n_samples"]),
     shell:
-        "python -m ebmbench.comparison {params.dirs:q} --n {params.n} --out {output} > {log} 2>&1"
+        "python -m ebmbench.evaluate.comparison {params.dirs:q} --n {params.n} --out {output} > {log} 2>&1"
 
 
 rule table:
@@ -127,7 +127,7 @@ rule table:
         table=report("results/table.csv", category="Comparison table"),
         # each ordering a paper prints between a method and its baseline, with the measured values
         orderings=report("results/orderings.csv", category="Comparison table"),
-        # the rows coloured by verdict, and each source table in its paper's shape (ebmbench.paper_tables)
+        # the rows coloured by verdict, and each source table in its paper's shape (ebmbench.evaluate.paper_tables)
         verdicts=report("results/verdicts.html", category="2. Verdicts", caption="../report/verdicts.rst"),
         paper_tables=report(
             directory("results/paper_tables"),

@@ -49,7 +49,7 @@ def root(tmp_path_factory):
     """Valid inputs the bad cases start from: prepared digits, a tiny trained and sampled run, a
     digits-classifier-shaped weights file, a prepared folder dataset, metrics and table files."""
     from ebmbench.data import prepare
-    from ebmbench.metrics import DigitsClassifier
+    from ebmbench.evaluate.metrics import DigitsClassifier
 
     r = tmp_path_factory.mktemp("bad")
     prepare("digits", {"kind": "digits"}, r, r / "digits")
@@ -481,7 +481,7 @@ def workflow_checked(change):
     import yaml
     from snakemake.utils import validate
 
-    from ebmbench.config import check_workflow_config
+    from ebmbench.run_plan import check_workflow_config
 
     base = Path(__file__).resolve().parents[1] / "config"
     cfg = {**yaml.safe_load((base / "config.yaml").read_text()), **copy.deepcopy(change)}

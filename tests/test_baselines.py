@@ -17,9 +17,9 @@ from ebmbench.methods.latent_ebm import LatentEBM
 from ebmbench.methods.vae import VAE
 from torch import nn
 
+from ebmbench.evaluate.table import build_orderings, build_table, format_orderings
 from ebmbench.io import write_json
 from ebmbench.nets import n_params
-from ebmbench.table import build_orderings, build_table, format_orderings
 
 CPU = torch.device("cpu")
 
@@ -66,7 +66,7 @@ def test_abp_is_latent_ebm_without_the_prior_network():
         assert all(a == b for a, b in shared_fields(cfg, latent_ebm.PRESETS[name]).values()), name
     abp, lebm = build(ABP, preset="svhn"), build(LatentEBM, preset="svhn")
     assert set(abp.nets) == {"G"} and set(lebm.nets) == {"E", "G"}
-    assert n_params(abp.G) == n_params(lebm.G) == 3_447_683  # LE's SVHN generator (papers.md section 8)
+    assert n_params(abp.G) == n_params(lebm.G) == 3_447_683  # LE's SVHN generator (docs/papers.md section 8)
 
 
 def test_abp_posterior_chain_equals_latent_ebms_with_the_prior_term_removed():
@@ -177,7 +177,7 @@ def test_coopnets_is_coop_vae_ebm_without_the_encoder():
     assert CoopNets.PRESETS["digits"].gen_lr == coop_vae_ebm.PRESETS["digits"].vae_lr
     coop, vaebm = build(CoopNets, preset="cifar10"), build(CoopVAEBM, preset="cifar10")
     assert set(coop.nets) == {"ebm", "gen"} and set(vaebm.nets) == {"ebm", "encoder", "decoder"}
-    # the CoopVAEBM descriptor and decoder of papers.md section 8
+    # the CoopVAEBM descriptor and decoder of docs/papers.md section 8
     assert (n_params(coop.f), n_params(coop.dec)) == (n_params(vaebm.f), n_params(vaebm.dec)) == (1_710_465, 1_104_515)
 
 

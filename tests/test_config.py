@@ -9,10 +9,10 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from ebmbench.config import check_workflow_config
 from ebmbench.io import SuiteError
-from ebmbench.method import apply_overrides
+from ebmbench.method_base import apply_overrides
 from ebmbench.registry import resolve_config
+from ebmbench.run_plan import check_workflow_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((ROOT / "config/config.yaml").read_text())
@@ -110,7 +110,7 @@ PAPER = {**DEFAULT, **yaml.safe_load((ROOT / "config/paper.yaml").read_text())}
 def protocol(config, method, dataset):
     """What the workflow gives `method` on the listed `dataset`: the prepared data's crop, resize,
     training split (= FID reference), and the run's training subset, sample count and flips."""
-    from ebmbench.config import entry_for, preset_of
+    from ebmbench.run_plan import entry_for, preset_of
 
     entry = entry_for(config, method, dataset)
     opts, preset = config["dataset_options"][entry], preset_of(config, entry)
@@ -184,7 +184,7 @@ CENTRE, DUAL_BOX = [0, 20, 178, 198], [15, 40, 163, 188]
     ],
 )
 def test_paper_plan_gives_each_method_its_papers_protocol(method, dataset, expected):
-    from ebmbench.config import planned_runs
+    from ebmbench.run_plan import planned_runs
 
     got = protocol(PAPER, method, dataset)
     assert (method, got["entry"]) in planned_runs(PAPER)
@@ -193,7 +193,7 @@ def test_paper_plan_gives_each_method_its_papers_protocol(method, dataset, expec
 
 
 def test_every_planned_run_of_the_paper_config_is_a_listed_dataset_once():
-    from ebmbench.config import planned_runs
+    from ebmbench.run_plan import planned_runs
 
     runs = planned_runs(PAPER)
     assert len(runs) == len(set(runs))
@@ -244,8 +244,8 @@ def test_a_variant_listed_in_datasets_is_refused():
 def test_a_variant_is_prepared_as_its_dataset_with_its_own_data(tmp_path):
     """Its runs are labelled with the dataset the papers' numbers name; its content hash (the name of
     its cached FID reference statistics) is its own."""
-    from ebmbench.config import planned_runs, skipped_runs
     from ebmbench.data import prepare
+    from ebmbench.run_plan import planned_runs, skipped_runs
 
     spec = {"kind": "digits", "variant_of": "digits", "methods": ["short_run"], "n_train": 500}
     cfg = copy.deepcopy(DEFAULT)

@@ -232,8 +232,8 @@ def test_missing_wheelhouse_stops_the_image_rule(workflow_dir):
 
 
 def test_table_carries_the_image_per_row(tmp_path):
+    from ebmbench.evaluate.table import build_table
     from ebmbench.io import write_json
-    from ebmbench.table import build_table
 
     files = []
     for name, image in (("short_run", "ebmbench-short-run:abc"), ("uniform_noise", "local")):

@@ -126,7 +126,7 @@ def test_samples_are_decoded_in_chunks_of_the_training_chain_count(tmp_path):
 
 
 def test_cifar10_preset_samples_in_900_chain_batches_and_its_numbers_are_second_hand():
-    from ebmbench.paper_numbers import load
+    from ebmbench.evaluate.paper_numbers import load
 
     PAPER = [p for p in load() if p.suite_id == "coop_vae_ebm" and p.source != "Cui & Han 2023 (NeurIPS) Table 1"]
 
@@ -141,7 +141,7 @@ def test_paper_numbers_that_are_unverified_never_print_plain_reproduced(tmp_path
     with the caveat in its status."""
     import json
 
-    from ebmbench.table import build_table
+    from ebmbench.evaluate.table import build_table
 
     f = tmp_path / "metrics.json"
     f.write_text(

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ebmbench._compat import import_torchvision
 from ebmbench.data import DatasetError, load_prepared, prepare
+from ebmbench.torch_compat import import_torchvision
 
 tv = import_torchvision()
 

@@ -84,7 +84,7 @@ def test_every_ebm_layer_is_spectrally_normalised(arch):
     ],
 )
 def test_paper_networks_have_the_released_parameter_counts(preset, counts):
-    """papers.md section 8: counts of the released classes built on CPU."""
+    """docs/papers.md section 8: counts of the released classes built on CPU."""
     size = 64 if preset == "celeba64" else 32
     m = DualMCMC(DualMCMC.PRESETS[preset], (3, size, size), CPU)
     assert {k: n_params(v) for k, v in m.nets.items()} == counts

@@ -20,9 +20,9 @@ import torch
 from PIL import Image
 
 from ebmbench.data import digits_split, load_prepared, prepare
-from ebmbench.disturbances import DISTURBANCES, LEVELS
+from ebmbench.evaluate.disturbances import DISTURBANCES, LEVELS
+from ebmbench.evaluate.metrics import features, fid_of_features, logits_missing, score
 from ebmbench.io import save_npz
-from ebmbench.metrics import features, fid_of_features, logits_missing, score
 
 from . import _inception
 

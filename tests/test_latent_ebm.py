@@ -9,8 +9,8 @@ import torch
 from ebmbench.methods.latent_ebm import LatentEBM, LatentEBMConv
 from torch import nn
 
+from ebmbench.evaluate.paper_numbers import load
 from ebmbench.nets import n_params
-from ebmbench.paper_numbers import load
 
 CPU = torch.device("cpu")
 PAPER = [p for p in load() if p.source == "Pang et al. 2020 Table 1"]  # methods/paper_numbers.csv
@@ -146,7 +146,7 @@ def test_train_step_descends_both_objectives(cls):
 
 
 def test_paper_presets_rebuild_the_released_networks():
-    """Parameter counts of the released nets (papers.md section 8): LE `train_svhn.py` [P] and the
+    """Parameter counts of the released nets (docs/papers.md section 8): LE `train_svhn.py` [P] and the
     follow-ups' CIFAR-10 / CelebA-64 generators [S]."""
     want = {"svhn": (60_601, 3_447_683), "cifar10": (66_201, 18_883_075), "celeba64": (60_601, 12_656_515)}
     for preset, (e, g) in want.items():

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from ebmbench.data import load_prepared
+from ebmbench.evaluate.metrics import reconstruction_mse, score
 from ebmbench.io import SuiteError, save_npz
-from ebmbench.metrics import reconstruction_mse, score
 
 from .test_extractors import digit_folder, inception  # noqa: F401 (fixtures: a folder dataset, offline Inception)
 
@@ -75,7 +75,7 @@ def test_a_digits_classifier_of_the_old_format_is_refused(digits_dir, tmp_path):
 
 
 def test_inception_weights_that_are_not_a_state_dict_are_refused(digits_dir, tmp_path):
-    from ebmbench.metrics import logits_missing
+    from ebmbench.evaluate.metrics import logits_missing
 
     (tmp_path / "w.pth").write_bytes(b"not a torch file")
     with pytest.raises(SuiteError, match="unreadable.*inception_weights"):
@@ -138,7 +138,7 @@ def test_precision_recall_known_answers(digits_dir, digits_classifier, tmp_path)
 def test_precision_recall_equal_the_paper_definition_on_the_kept_features(digits_dir, digits_classifier, tmp_path):
     """On held-out digits (neither 0 nor 1), the suite's numbers equal the k-NN definition computed here from
     the digits embedding; adding them leaves FID, KID and IS unchanged."""
-    from ebmbench.metrics import features
+    from ebmbench.evaluate.metrics import features
 
     test = np.array(load_prepared(digits_dir, "test"))
     save_npz(tmp_path / "s" / "samples.npz", images=test)
@@ -158,7 +158,7 @@ def test_precision_recall_equal_the_paper_definition_on_the_kept_features(digits
     # and they equal torch-fidelity's own prc=True, here on its full-matrix path (what a GPU run would take)
     import torch_fidelity
 
-    from ebmbench.metrics import _Images, extractor_spec
+    from ebmbench.evaluate.metrics import _Images, extractor_spec
 
     kw, _ = extractor_spec("digits", digits_classifier)
     train = np.array(load_prepared(digits_dir, "train"))
@@ -229,8 +229,8 @@ def _metrics_file(path, seed, **values):
 def test_table_has_precision_and_recall_rows_and_the_gate_ignores_them(tmp_path):
     import pandas as pd
 
-    from ebmbench.gate import check
-    from ebmbench.table import build_table
+    from ebmbench.evaluate.gate import check
+    from ebmbench.evaluate.table import build_table
 
     files = [
         _metrics_file(tmp_path / f"m{s}.json", s, fid=10.0 + s, kid=0.1, precision=0.6 + 0.1 * s, recall=0.3)
@@ -262,7 +262,7 @@ def test_table_has_precision_and_recall_rows_and_the_gate_ignores_them(tmp_path)
 
 def test_a_seed_scored_without_precision_makes_the_row_unavailable(tmp_path):
     """A mean over the seeds that have it would pass for the whole group's."""
-    from ebmbench.table import build_table
+    from ebmbench.evaluate.table import build_table
 
     files = [
         _metrics_file(tmp_path / "m0.json", 0, fid=10.0, precision=0.6, recall=0.3),
@@ -278,7 +278,7 @@ def test_inception_precision_recall_equal_the_paper_definition_on_torchscript_fe
 ):
     """The Inception path (pool3 features of torch-fidelity's inception-v3-compat, run offline): the suite's
     numbers equal the k-NN definition computed here from the TorchScript model's own features."""
-    from ebmbench.disturbances import DISTURBANCES
+    from ebmbench.evaluate.disturbances import DISTURBANCES
 
     from . import _inception
 
@@ -297,7 +297,7 @@ def test_inception_precision_recall_equal_the_paper_definition_on_torchscript_fe
 
 
 def test_comparison_headline_shows_precision_and_recall_beside_fid():
-    from ebmbench.comparison import _headline
+    from ebmbench.evaluate.comparison import _headline
 
     m = {"fid": 12.345, "is": 3.2, "mse": 0.00412, "precision": 0.614, "recall": 0.387, "n_generated": 1000}
     assert _headline(m) == "FID 12.35 | IS 3.2 | MSE 0.00412\nprecision 0.61 | recall 0.39\n1000 samples"

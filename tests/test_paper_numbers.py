@@ -5,8 +5,8 @@ import re
 
 import pytest
 
+from ebmbench.evaluate.paper_numbers import FIELDS, PATH, load
 from ebmbench.io import SuiteError
-from ebmbench.paper_numbers import FIELDS, PATH, load
 
 GOOD = {
     "method": "Ours",
@@ -90,7 +90,7 @@ def test_a_duplicate_cell_and_a_wrong_header_are_refused(tmp_path):
 
 
 def test_the_shipped_file_is_what_the_table_compares_with():
-    from ebmbench.table import all_paper_numbers
+    from ebmbench.evaluate.table import all_paper_numbers
 
     shipped = load()
     assert PATH.name == "paper_numbers.csv" and all_paper_numbers() == shipped and len(shipped) >= 90

@@ -12,7 +12,7 @@ import torch
 from ebmbench.io import SuiteError
 from ebmbench.langevin import frozen, langevin, recording
 from ebmbench.loop import _comparable, build
-from ebmbench.method import bf16_native, channels_last_pays
+from ebmbench.method_base import bf16_native, channels_last_pays
 from ebmbench.registry import get_method, method_ids, resolve_config
 
 SHAPE = (3, 32, 32)
@@ -111,7 +111,7 @@ def test_bf16_choice_is_checked_and_auto_follows_the_hardware(monkeypatch):
         return model.energy(x)
 
     for native, expected in ((False, None), (True, torch.bfloat16)):
-        monkeypatch.setattr("ebmbench.method.bf16_native", lambda device, native=native: native)
+        monkeypatch.setattr("ebmbench.method_base.bf16_native", lambda device, native=native: native)
         seen.clear()
         model.langevin(energy, _batch(2), n_steps=1, step_size=1.0, noise_std=0.0)
         assert seen == [expected]
@@ -154,7 +154,7 @@ def test_method_chain_peak_memory_is_flat_in_steps():
 def test_second_score_reuses_the_cached_reference_features(digits_dir, digits_classifier, tmp_path, monkeypatch):
     # Reference features are cached per dataset x extractor (--cache): a second score sends only
     # the generated images through the extractor.
-    from ebmbench import metrics
+    from ebmbench.evaluate import metrics
 
     rng = np.random.default_rng(0)
     samples = tmp_path / "samples.npz"
@@ -185,7 +185,7 @@ def _tsv(path, *rows):
 
 def test_cost_table_sums_seeds_and_rules_from_snakemake_records(tmp_path):
     from ebmbench.__main__ import main
-    from ebmbench.cost import cost_table
+    from ebmbench.evaluate.cost import cost_table
 
     root = tmp_path / "benchmarks"
     _tsv(root / "train/digits/short_run/seed0.tsv", (100.0, 400.0, 190.0))

@@ -8,7 +8,7 @@ import torch
 from ebmbench.methods.short_run import PRESETS, ShortRun
 from PIL import Image
 
-from ebmbench.paper_numbers import load
+from ebmbench.evaluate.paper_numbers import load
 
 CPU = torch.device("cpu")
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ebmbench.config import planned_runs, preset_of
 from ebmbench.registry import resolve_config
+from ebmbench.run_plan import planned_runs, preset_of
 from tests.test_container import (
     TINY,
     apt_install,

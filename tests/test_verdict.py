@@ -7,8 +7,17 @@ import pytest
 import torch
 from scipy import linalg
 
-from ebmbench._compat import import_torch_fidelity
-from ebmbench.verdict import FID, VERDICTS, combine, estimate_fid, fid_infinity, inception_score, verdict, verdict_class
+from ebmbench.evaluate.verdicts import (
+    FID,
+    VERDICTS,
+    combine,
+    estimate_fid,
+    fid_infinity,
+    inception_score,
+    verdict,
+    verdict_class,
+)
+from ebmbench.torch_compat import import_torch_fidelity
 
 import_torch_fidelity()
 from torch_fidelity.metric_fid import fid_statistics_to_metric  # noqa: E402
@@ -127,7 +136,7 @@ def test_verdict_classes(case, want):
 
 def test_score_keeps_the_features_behind_its_numbers(tmp_path, digits_dir, digits_classifier):
     """features.npz reproduces score's FID and IS exactly: the bootstrap resamples what was scored."""
-    from ebmbench.metrics import score
+    from ebmbench.evaluate.metrics import score
     from ebmbench.sampling import uniform_noise
 
     uniform_noise(digits_dir, 200, tmp_path / "noise", seed=0)
@@ -141,8 +150,8 @@ def test_score_keeps_the_features_behind_its_numbers(tmp_path, digits_dir, digit
 def _constructed(tmp_path):
     """Three seeds of short_run on digits with FID 100, 102, 104 (mean 102, t half-width 4.97),
     one diverged latent_ebm run, and paper numbers placed to give every verdict class."""
+    from ebmbench.evaluate.paper_numbers import PaperNumber
     from ebmbench.io import write_json
-    from ebmbench.paper_numbers import PaperNumber
 
     files = []
     for seed, fid in enumerate((100.0, 102.0, 104.0)):
@@ -176,7 +185,7 @@ def _constructed(tmp_path):
 
 
 def test_each_verdict_class_from_a_constructed_table(tmp_path, monkeypatch):
-    import ebmbench.table as table
+    import ebmbench.evaluate.table as table
 
     files, numbers = _constructed(tmp_path)
     monkeypatch.setattr(table, "all_paper_numbers", lambda: numbers)

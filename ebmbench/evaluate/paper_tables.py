@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import atomic_path, write_text
-from .verdict import verdict_class
+from ..io import atomic_path, write_text
+from .verdicts import verdict_class
 
 COLOURS = {
     "reproduced": "#c8e6c9",

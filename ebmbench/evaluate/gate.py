@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from .io import SuiteError
+from ..io import SuiteError
 from .table import LOWER_IS_BETTER
 
 EXPECTED_COLUMNS = {"method", "dataset", "metric", "expected", "tolerance", "reason"}

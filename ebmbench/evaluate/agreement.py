@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from .data import load_prepared
-from .io import SuiteError, load_images_npz, read_json
+from ..data import load_prepared
+from ..io import SuiteError, load_images_npz, read_json
 from .metrics import features, fid_of_features, load_digits_classifier, train_digits_classifier
 
 # The independent instruments: (architecture, seed); the default is whatever --weights holds.

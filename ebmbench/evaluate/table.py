@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io import atomic_path, read_json
+from ..io import atomic_path, read_json
+from ..registry import get_method, method_ids
 from .paper_numbers import load as load_paper_numbers
 from .paper_tables import write_paper_tables
-from .registry import get_method, method_ids
-from .verdict import VERDICT_COLUMNS, verdict_fields
+from .verdicts import VERDICT_COLUMNS, verdict_fields
 
 METRICS = ("fid", "is", "kid", "precision", "recall", "mse")
 LOWER_IS_BETTER = {"fid": True, "kid": True, "mse": True, "is": False, "precision": False, "recall": False}
@@ -44,7 +44,7 @@ COLUMNS = [
     "difference",
     "status",
 ]
-COLUMNS += VERDICT_COLUMNS  # the interval over seeds and samples, and the verdict (ebmbench.verdict)
+COLUMNS += VERDICT_COLUMNS  # the interval over seeds and samples, and the verdict (ebmbench.evaluate.verdicts)
 COLUMNS += ["image"]  # the image tag(s) the group's numbers came from, or "local" (ebmbench.provenance)
 
 

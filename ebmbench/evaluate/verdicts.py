@@ -255,7 +255,7 @@ def verdict_class(text: str) -> str:
 
 
 def load_kept(path) -> dict | None:
-    """features.npz as written at scoring time (ebmbench.kept); None where absent or empty."""
+    """features.npz as written at scoring time (ebmbench.evaluate.kept_features); None where absent or empty."""
     if not path or not Path(path).exists():
         return None
     with np.load(path) as f:

@@ -29,12 +29,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ._compat import import_torch_fidelity
-from .data import dataset_info, digits_split, load_prepared
+from ..checks import finite_or_absent
+from ..data import dataset_info, digits_split, load_prepared
+from ..io import SuiteError, load_images_npz, load_torch, read_json, save_torch, sha256_file, to_float
+from ..torch_compat import import_torch_fidelity
 from .disturbances import blur_tensor
-from .io import SuiteError, load_images_npz, load_torch, read_json, save_torch, sha256_file, to_float
-from .kept import calculate_metrics_keeping, save_kept
-from .validate import finite_or_absent
+from .kept_features import calculate_metrics_keeping, save_kept
 
 tf = import_torch_fidelity()
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase  # noqa: E402

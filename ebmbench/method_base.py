@@ -10,7 +10,7 @@ A method is a subclass of `Method` in `methods/<name>.py` with
 optionally `reconstruct(x, gen)` (models with an inference path) and `figures(x, gen, out_dir)`
 (the figures its paper uses to show its mechanism). Methods never touch files other than in
 `figures`, seeds or logging: the training loop owns those. Its paper's published numbers live
-in methods/paper_numbers.csv (ebmbench.paper_numbers), not in the method file.
+in methods/paper_numbers.csv (ebmbench.evaluate.paper_numbers), not in the method file.
 """
 
 import contextlib
@@ -258,3 +258,10 @@ def apply_overrides(cfg, overrides: dict, where: str = "overrides"):
             raise SuiteError(f"config key '{key}' in {where} must be >= 1, got {value!r}: {ZERO_IS_MEANINGLESS[key]}.")
         clean[key] = value
     return dataclasses.replace(cfg, **clean)
+
+
+def ablated(cfg, config_cls, **changes):
+    """The ablated method's preset restricted to the baseline's fields (plus `changes`): the shared
+    generator, chain and optimiser settings stay equal by construction."""
+    keep = {f.name for f in dataclasses.fields(config_cls)}
+    return config_cls(**{k: v for k, v in dataclasses.asdict(cfg).items() if k in keep}, **changes)

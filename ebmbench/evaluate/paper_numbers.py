@@ -9,7 +9,7 @@ place (the method files keep only their algorithms). Columns:
   source            paper and table ("Pang et al. 2020 Table 1"): one paper table per source
   protocol          FID implementation, #generated vs #reference, reference split, reduction
   n_generated       images the paper scored (empty: not stated); FID is compared at this N
-  verified          true | false (false where reference/papers.md marks it UNVERIFIED)
+  verified          true | false (false where docs/papers.md marks it UNVERIFIED)
   tolerance         relative band of the table's `status` column
   allowance         relative widening of the measured interval before the verdict (protocol gap)
   allowance_reason  why that allowance (required when it is not 0)
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .io import SuiteError
+from ..io import SuiteError
 
 PATH = Path(str(resources.files("ebmbench.methods") / "paper_numbers.csv"))  # methods/ is installed as ebmbench.methods
 FIELDS = [
@@ -79,7 +79,7 @@ class PaperNumber:
     value: float
     source: str  # paper and table
     protocol: str  # FID implementation, #generated vs #reference, reference split, reduction
-    verified: bool = True  # False where papers.md marks the number UNVERIFIED
+    verified: bool = True  # False where docs/papers.md marks the number UNVERIFIED
     tolerance: float = 0.10  # relative band of the table's `status` column
     n_generated: int | None = None  # images the paper scored; FID is compared at this N
     allowance: float = 0.0  # relative widening of the measured interval for the verdict

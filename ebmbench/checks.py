@@ -164,8 +164,8 @@ def samples_match_data(samples: Path, info: dict) -> None:
 def digits_weights(path) -> None:
     """The digits feature extractor's weights: a file written by `ebmbench classifier` (its
     state_dict fits the classifier network of the architecture it names)."""
+    from .evaluate.metrics import DigitsClassifier
     from .io import load_torch
-    from .metrics import DigitsClassifier
 
     path = input_file(path, "digits classifier weights")
     ckpt = load_torch(path, "digits classifier")
@@ -299,7 +299,7 @@ def _score(a):
 def metrics_record(path) -> dict:
     """A metrics.json as `score` writes it: the run's labels, and when ok the counts, the extractor
     and finite numbers (an absent metric is null with its reason)."""
-    from .table import METRICS
+    from .evaluate.table import METRICS
 
     m = read_json(input_file(path, "metrics file"))
     if not isinstance(m, dict):

@@ -11,8 +11,8 @@ metrics are bit-identical to a plain call. The record is written to `features.np
 
 import numpy as np
 
-from ._compat import import_torch_fidelity
-from .io import save_npz
+from ..io import save_npz
+from ..torch_compat import import_torch_fidelity
 
 import_torch_fidelity()
 import torch_fidelity.metrics as _tfm  # noqa: E402

@@ -13,7 +13,7 @@ import csv
 import math
 from pathlib import Path
 
-from .io import SuiteError
+from ..io import SuiteError
 
 FIELDS = ("s", "max_rss", "cpu_time")
 COLUMNS = ("dataset", "method", "rule", "jobs", "seconds", "seconds_per_job", "cpu_seconds", "max_rss_mb")

@@ -4,7 +4,7 @@ Each panel shows the first `n` images of a run's samples.npz (the same number fo
 all from runs of one seed, so the same sampling seed), its headline numbers from that run's
 metrics.json below it, and the uniform-noise images beside them as the level to beat.
 
-    python -m ebmbench.comparison --out results/digits/comparison.png \
+    python -m ebmbench.evaluate.comparison --out results/digits/comparison.png \
         results/digits/short_run/seed0 ... results/digits/uniform_noise
 """
 
@@ -17,8 +17,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .io import SuiteError, atomic_path, load_images_npz, read_json  # noqa: E402
-from .plots import grid_array  # noqa: E402
+from ..io import SuiteError, atomic_path, load_images_npz, read_json  # noqa: E402
+from ..plots import grid_array  # noqa: E402
 
 
 def _headline(m: dict) -> str:
@@ -66,7 +66,7 @@ def comparison_page(run_dirs, out, n: int = 36, nrow: int = 6) -> Path:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ebmbench.comparison", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m ebmbench.evaluate.comparison", description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", help="run folders holding samples.npz and metrics.json")
     p.add_argument("--out", required=True)
     p.add_argument("--n", type=int, default=36, help="images per model")
