@@ -1,7 +1,7 @@
 # The image of one method: the pinned runtime (envs/image.txt), the shared package, the registry and
 # that method's own module; the entry point is the CLI (`docker run IMAGE train --method ...`).
-# Built offline from a wheelhouse in the build context (`python -m ebmbench.container wheelhouse`),
-# as on an air-gapped cluster. Normally built by `python -m ebmbench.container build` (the
+# Built offline from a wheelhouse in the build context (`ebmbench container wheelhouse`),
+# as on an air-gapped cluster. Normally built by `ebmbench container build` (the
 # workflow's image rule), which stages exactly these files and tags the image by their content hash.
 #
 # BASE_IMAGE: an official CUDA PyTorch runtime image whose torch equals the pin in envs/image.txt,

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import torch
 
+from ebmbench.checks import parse_sets
 from ebmbench.langevin import frozen, langevin, recording
 from ebmbench.method_base import apply_overrides
 from ebmbench.registry import get_method, method_ids, preset_image_shape, resolve_config
@@ -198,14 +199,6 @@ def bench_one(method: str, preset: str, device: str, overrides: dict, repeats: i
     return [{**r, "peak_mem_mb": peak} for r in rows]
 
 
-def parse_set(items) -> dict:
-    out = {}
-    for item in items or []:
-        k, v = item.split("=", 1)
-        out[k] = json.loads(v) if v.lower() not in ("on", "off", "auto") else v.lower()
-    return out
-
-
 def fmt(v):
     return f"{v:.4g}" if isinstance(v, float) else ("" if v is None else str(v))
 
@@ -249,7 +242,7 @@ def main(argv=None) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
     if a.one:
-        print(json.dumps(bench_one(*a.one, a.device, parse_set(a.set), a.repeats)))
+        print(json.dumps(bench_one(*a.one, a.device, parse_sets(a.set), a.repeats)))
         return 0
     rows = []
     for preset in a.presets:

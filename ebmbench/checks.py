@@ -1,4 +1,5 @@
-"""The checks every CLI command runs before any work starts.
+"""The checks the commands run before any work starts (the building blocks; each command in
+ebmbench.cli says which it runs).
 
 Each check fails with one SuiteError paragraph naming the offending value or path and the remedy,
 so that a mistake costs seconds, not a training run, and nothing is written before it is found:
@@ -202,23 +203,6 @@ def cache_entries(cache_dir, prefix: str) -> None:
             )
 
 
-# ----------------------------------------------------------------------------
-# Per command: everything that can be known before work starts.
-
-
-def _prepare(a):
-    a.spec_dict = dataset_spec(a.dataset, a.spec)
-    out_folder(a.out)
-
-
-def _classifier(a):
-    at_least("--threads", a.threads)
-    info = prepared(a.data)
-    if info["kind"] != "digits":
-        raise SuiteError(f"the digits classifier needs the prepared digits dataset, got '{info['name']}' ({a.data}).")
-    out_file(a.out)
-
-
 def parse_sets(items: list[str] | None) -> dict:
     """--set key=value pairs; values are YAML (numbers, lists, booleans), as in the config file."""
     import yaml
@@ -233,67 +217,6 @@ def parse_sets(items: list[str] | None) -> dict:
         except yaml.YAMLError:
             raise SuiteError(f"--set {item}: the value {v!r} is not a valid YAML value; quote or fix it.") from None
     return out
-
-
-def _train(a):
-    from .registry import resolve_config
-
-    at_least("--seed", a.seed, 0)
-    at_least("--threads", a.threads)
-    device(a.device)
-    info = prepared(a.data)
-    a.overrides = parse_sets(a.set)
-    resolve_config(a.method, a.preset or info["name"], a.overrides)  # method, preset, keys, types, ranges
-    out_folder(a.out)
-
-
-def _sample(a):
-    at_least("--n", a.n)
-    at_least("--n-recon", a.n_recon)
-    at_least("--seed", a.seed, 0)
-    at_least("--threads", a.threads)
-    device(a.device)
-    run = input_dir(a.run, "--run (run folder)")
-    input_file(run / "model.pt", "trained model")
-    if a.data is not None:
-        info = prepared(a.data)
-        identity = read_json(run / "config.json") if (run / "config.json").exists() else {}
-        if identity.get("data_sha256", info["sha256"]) != info["sha256"]:
-            raise SuiteError(
-                f"run {run} was trained on '{identity.get('dataset')}', other data than --data {a.data} "
-                f"('{info['name']}'); pass the prepared folder it was trained on."
-            )
-    out_folder(a.out)
-
-
-def _noise(a):
-    at_least("--n", a.n)
-    at_least("--seed", a.seed, 0)
-    prepared(a.data)
-    out_folder(a.out)
-
-
-def _score(a):
-    at_least("--threads", a.threads)
-    device(a.device)
-    samples = input_file(a.samples, "sample file")
-    info = prepared(a.data)
-    samples_match_data(samples, info)
-    if a.extractor == "digits":
-        if a.weights is None:
-            raise SuiteError(
-                "--extractor digits needs --weights, the digits classifier written by `ebmbench classifier` "
-                "(resources/digits_classifier.pt in the workflow)."
-            )
-        digits_weights(a.weights)
-    elif a.weights is not None:
-        input_file(a.weights, "Inception weights file")
-    if a.recon is not None:
-        input_file(a.recon, "reconstruction file (--recon)")
-    if a.cache is not None:
-        out_folder(a.cache, "--cache")
-        cache_entries(a.cache, f"{info['name']}-train-{info['sha256'][:16]}")
-    out_file(a.out)
 
 
 def metrics_record(path) -> dict:
@@ -321,72 +244,6 @@ def metrics_record(path) -> dict:
                 f"(a metric that cannot be computed is written as null with its reason)."
             )
     return m
-
-
-def _table(a):
-    if not a.metrics:
-        raise SuiteError("table needs at least one metrics.json file; none were given (did the score steps run?).")
-    seen = {}
-    for f in a.metrics:
-        m = metrics_record(f)
-        key = (m["method"], m["dataset"], m.get("seed"))
-        if key in seen:  # counted twice it would pass for two seeds with std 0
-            raise SuiteError(
-                f"{f} and {seen[key]} are both method {key[0]}, dataset {key[1]}, seed {key[2]}; "
-                f"give each run once (is a seed, dataset or method listed twice in the config?)."
-            )
-        seen[key] = f
-    out_file(a.out)
-    if a.orderings is not None:  # checked before the table is written, not after
-        out_file(a.orderings, "--orderings")
-
-
-def _check(a):
-    input_file(a.table, "table")
-    if a.against != "paper":
-        input_file(a.against, "expected values (--against)")
-
-
-def _agreement(a):
-    at_least("--threads", a.threads)
-    at_least("--epochs", a.epochs)
-    for f in a.samples:
-        input_file(f, "sample file")
-    info = prepared(a.data)
-    if info["kind"] != "digits":
-        raise SuiteError(f"agreement compares digits extractors: --data {a.data} holds '{info['name']}', not digits.")
-    digits_weights(a.weights)
-    if a.work is not None:
-        out_folder(a.work, "--work")
-    if a.out is not None:
-        out_file(a.out)
-
-
-def _params(a):
-    from .registry import get_method
-
-    for m in a.methods or []:
-        get_method(m)
-
-
-CHECKS = {
-    "prepare": _prepare,
-    "classifier": _classifier,
-    "train": _train,
-    "sample": _sample,
-    "noise": _noise,
-    "score": _score,
-    "table": _table,
-    "check": _check,
-    "agreement": _agreement,
-    "params": _params,
-}
-
-
-def command(a) -> None:
-    """Validate the parsed arguments of one CLI command (see __main__)."""
-    if a.cmd in CHECKS:
-        CHECKS[a.cmd](a)
 
 
 def finite_or_absent(out: dict, metrics, reason: str) -> dict:

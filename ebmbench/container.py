@@ -5,11 +5,10 @@ The image of method M holds the shared package (ebmbench/), the registry (method
 M's own module (plus any other methods module it imports), never the other methods' files: editing
 one method rebuilds that method's image only. File times never decide; the hash does.
 
-    python -m ebmbench.container wheelhouse --out wheels/                # on a machine with an index
-    python -m ebmbench.container build --method short_run --wheelhouse wheels/ --out short_run.json
+    ebmbench container wheelhouse --out wheels/                # on a machine with an index
+    ebmbench container build --method short_run --wheelhouse wheels/ --out short_run.json
 """
 
-import argparse
 import ast
 import hashlib
 import json
@@ -151,7 +150,7 @@ def build_image(method: str, out, wheelhouse, base_image: str = DEFAULT_BASE, ex
     if not wheelhouse or not Path(wheelhouse).is_dir() or not any(Path(wheelhouse).iterdir()):
         raise SuiteError(
             f"the wheelhouse '{wheelhouse}' is missing or empty: the image builds offline from it. Make it "
-            f"with `python -m ebmbench.container wheelhouse --out {wheelhouse}` on a machine that reaches "
+            f"with `ebmbench container wheelhouse --out {wheelhouse}` on a machine that reaches "
             f"a package index (for the image's Python version), then rerun."
         )
     inputs = image_inputs(method, base_image, wheelhouse, extra_ca, root)
@@ -243,39 +242,3 @@ def run_prefix(tag: str, record_path, run_dir: str, cuda: bool, extra_ro=()) -> 
 def make_wheelhouse(out, requirements=ROOT / "envs" / "image.txt") -> None:
     """pip download of the image's pins (and their dependencies) for an offline build."""
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-r", str(requirements), "-d", str(out)], check=True)
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ebmbench.container", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build", help="build a method's image unless its content hash is already built")
-    b.add_argument("--method", required=True)
-    b.add_argument("--out", required=True, help="record JSON (tag, image id, hash inputs, build seconds)")
-    b.add_argument("--wheelhouse", required=True)
-    b.add_argument("--base-image", default=DEFAULT_BASE)
-    b.add_argument("--extra-ca", help="PEM file: an extra CA for networks that intercept TLS")
-    h = sub.add_parser("hash", help="print a method's content hash")
-    h.add_argument("--method", required=True)
-    h.add_argument("--wheelhouse")
-    h.add_argument("--base-image", default=DEFAULT_BASE)
-    w = sub.add_parser("wheelhouse", help="pip download envs/image.txt into a folder")
-    w.add_argument("--out", required=True)
-    a = p.parse_args(argv)
-    try:
-        if a.cmd == "build":
-            r = build_image(a.method, a.out, a.wheelhouse, a.base_image, a.extra_ca)
-            print(
-                f"{r['tag']} {'built in ' + str(r['build_seconds']) + ' s' if r['built'] else 'up to date (nothing built)'}"
-            )
-        elif a.cmd == "hash":
-            print(content_hash(image_inputs(a.method, a.base_image, a.wheelhouse)))
-        else:
-            make_wheelhouse(a.out)
-    except SuiteError as err:
-        print(f"ebmbench.container {a.cmd}: error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

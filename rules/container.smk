@@ -20,5 +20,5 @@ rule image:
         wheelhouse=config["image"]["wheelhouse"],
         ca=extra_ca_args,
     shell:
-        "python -m ebmbench.container build --method {wildcards.method} --base-image {params.base:q} "
+        "python -m ebmbench container build --method {wildcards.method} --base-image {params.base:q} "
         "--wheelhouse {params.wheelhouse:q} {params.ca:q} --out {output} > {log} 2>&1"

@@ -115,7 +115,7 @@ rule comparison:
         dirs=comparison_dirs,
         n=min(36, config["n_samples"]),
     shell:
-        "python -m ebmbench.evaluate.comparison {params.dirs:q} --n {params.n} --out {output} > {log} 2>&1"
+        "python -m ebmbench comparison {params.dirs:q} --n {params.n} --out {output} > {log} 2>&1"
 
 
 rule table:

@@ -21,7 +21,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ebmbench.__main__ import main
+from ebmbench.cli import main
 from ebmbench.io import save_npz, save_torch, write_json
 
 FAST = [

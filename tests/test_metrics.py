@@ -185,7 +185,7 @@ def test_precision_recall_on_too_few_images_are_absent_with_the_reason(digits_di
 def test_score_cli_precision_recall_flag(digits_dir, digits_classifier, tmp_path):
     import json
 
-    from ebmbench.__main__ import main
+    from ebmbench.cli import main
 
     save_npz(tmp_path / "s" / "samples.npz", images=np.array(load_prepared(digits_dir, "test"))[:50])
     args = [
@@ -297,10 +297,10 @@ def test_inception_precision_recall_equal_the_paper_definition_on_torchscript_fe
 
 
 def test_comparison_headline_shows_precision_and_recall_beside_fid():
-    from ebmbench.evaluate.comparison import _headline
+    from ebmbench.evaluate.comparison import headline
 
     m = {"fid": 12.345, "is": 3.2, "mse": 0.00412, "precision": 0.614, "recall": 0.387, "n_generated": 1000}
-    assert _headline(m) == "FID 12.35 | IS 3.2 | MSE 0.00412\nprecision 0.61 | recall 0.39\n1000 samples"
+    assert headline(m) == "FID 12.35 | IS 3.2 | MSE 0.00412\nprecision 0.61 | recall 0.39\n1000 samples"
     no_prc = {k: v for k, v in m.items() if k not in ("precision", "recall")}
-    assert _headline(no_prc) == "FID 12.35 | IS 3.2 | MSE 0.00412\n1000 samples"
-    assert _headline({"status": "diverged"}) == "diverged"
+    assert headline(no_prc) == "FID 12.35 | IS 3.2 | MSE 0.00412\n1000 samples"
+    assert headline({"status": "diverged"}) == "diverged"

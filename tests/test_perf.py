@@ -184,7 +184,7 @@ def _tsv(path, *rows):
 
 
 def test_cost_table_sums_seeds_and_rules_from_snakemake_records(tmp_path):
-    from ebmbench.__main__ import main
+    from ebmbench.cli import main
     from ebmbench.evaluate.cost import cost_table
 
     root = tmp_path / "benchmarks"

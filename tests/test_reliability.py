@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from ebmbench.__main__ import main
+from ebmbench.cli import main
 from ebmbench.io import SuiteError, atomic_path, load_torch, save_torch
 
 FAST = ["--set", "n_steps=8", "--set", "checkpoint_every=3", "--set", "recon_iters=2", "--set", "interp_points=2"]

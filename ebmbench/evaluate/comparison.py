@@ -4,12 +4,10 @@ Each panel shows the first `n` images of a run's samples.npz (the same number fo
 all from runs of one seed, so the same sampling seed), its headline numbers from that run's
 metrics.json below it, and the uniform-noise images beside them as the level to beat.
 
-    python -m ebmbench.evaluate.comparison --out results/digits/comparison.png \
+    ebmbench comparison --out results/digits/comparison.png \
         results/digits/short_run/seed0 ... results/digits/uniform_noise
 """
 
-import argparse
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -21,7 +19,7 @@ from ..io import SuiteError, atomic_path, load_images_npz, read_json  # noqa: E4
 from ..plots import grid_array  # noqa: E402
 
 
-def _headline(m: dict) -> str:
+def headline(m: dict) -> str:
     if m.get("status", "ok") != "ok":
         return m.get("status", "")
     parts = [f"{k.upper()} {m[k]:.4g}" for k in ("fid", "is") if m.get(k) is not None]
@@ -44,7 +42,7 @@ def comparison_page(run_dirs, out, n: int = 36, nrow: int = 6) -> Path:
             raise SuiteError(
                 f"{d}/samples.npz holds {len(images)} images; the comparison page shows {n} of every model."
             )
-        panels.append((name + seed, images[:n] if images is not None else None, _headline(m)))
+        panels.append((name + seed, images[:n] if images is not None else None, headline(m)))
     if not panels:
         raise SuiteError("the comparison page needs at least one run folder.")
     fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3.4), squeeze=False)
@@ -63,21 +61,3 @@ def comparison_page(run_dirs, out, n: int = 36, nrow: int = 6) -> Path:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return Path(out)
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ebmbench.evaluate.comparison", description=__doc__.splitlines()[0])
-    p.add_argument("runs", nargs="+", help="run folders holding samples.npz and metrics.json")
-    p.add_argument("--out", required=True)
-    p.add_argument("--n", type=int, default=36, help="images per model")
-    a = p.parse_args(argv)
-    try:
-        comparison_page(a.runs, a.out, a.n)
-    except SuiteError as err:
-        print(f"ebmbench comparison: error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

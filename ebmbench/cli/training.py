@@ -1,0 +1,189 @@
+"""The training wing's commands: prepare a dataset, train a method, sample a run, the noise
+ceiling, parameter counts."""
+
+import json
+from pathlib import Path
+
+from ..checks import at_least, dataset_spec, device, input_dir, input_file, out_folder, parse_sets, prepared
+from ..io import SuiteError, folder_lock, read_json
+from .command import Command, set_threads
+
+
+class Prepare(Command):
+    """load a dataset and write train.npy/test.npy/info.json"""
+
+    name = "prepare"
+
+    @staticmethod
+    def arguments(p):
+        p.add_argument("--dataset", required=True)
+        p.add_argument("--spec", default="{}", help="the dataset's config entry as JSON")
+        p.add_argument("--data-root", default="data")
+        p.add_argument("--out", required=True)
+
+    @staticmethod
+    def check(a):
+        a.spec_dict = dataset_spec(a.dataset, a.spec)
+        out_folder(a.out)
+
+    @staticmethod
+    def run(a):
+        from ..data import prepare
+
+        with folder_lock(a.out):
+            info = prepare(a.dataset, a.spec_dict, Path(a.data_root), Path(a.out))
+        print(json.dumps(info, indent=2))
+
+
+class Train(Command):
+    """train one method on one prepared dataset"""
+
+    name = "train"
+
+    @staticmethod
+    def arguments(p):
+        p.add_argument("--method", required=True)
+        p.add_argument("--data", required=True, help="prepared dataset folder")
+        p.add_argument("--out", required=True, help="run folder")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--preset", help="preset name (default: the dataset's name)")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a Config field (YAML value)")
+        p.add_argument("--device", default="auto")
+        p.add_argument("--threads", type=int)
+        p.add_argument("--no-progress", action="store_true")
+        p.add_argument(
+            "--other-run",
+            choices=("refuse", "restart"),
+            default="refuse",
+            help="a checkpoint of another run (other config, seed or data) in --out: stop (default) or set it aside and start afresh",
+        )
+        p.add_argument(
+            "--allow-divergence",
+            action="store_true",
+            help="exit 0 after a divergence (the workflow goes on and reports the run as diverged)",
+        )
+
+    @staticmethod
+    def check(a):
+        from ..registry import resolve_config
+
+        at_least("--seed", a.seed, 0)
+        at_least("--threads", a.threads)
+        device(a.device)
+        info = prepared(a.data)
+        a.overrides = parse_sets(a.set)
+        resolve_config(a.method, a.preset or info["name"], a.overrides)  # method, preset, keys, types, ranges
+        out_folder(a.out)
+
+    @staticmethod
+    def run(a):
+        set_threads(a.threads)
+        from ..loop import train
+
+        with folder_lock(a.out):  # one writer per run folder
+            summary = train(
+                a.method, a.data, a.out, a.seed, a.preset, a.overrides, a.device, not a.no_progress, a.other_run
+            )
+        print(json.dumps(summary))
+
+
+class Sample(Command):
+    """samples, grid, reconstructions and figures from a run"""
+
+    name = "sample"
+
+    @staticmethod
+    def arguments(p):
+        p.add_argument("--run", required=True)
+        p.add_argument("--n", type=int, required=True)
+        p.add_argument("--out", required=True)
+        p.add_argument("--data", help="prepared dataset folder (enables reconstructions and figures)")
+        p.add_argument("--n-recon", type=int, default=300, help="test images to reconstruct")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--device", default="auto")
+        p.add_argument("--threads", type=int)
+        p.add_argument("--no-progress", action="store_true")
+
+    @staticmethod
+    def check(a):
+        at_least("--n", a.n)
+        at_least("--n-recon", a.n_recon)
+        at_least("--seed", a.seed, 0)
+        at_least("--threads", a.threads)
+        device(a.device)
+        run = input_dir(a.run, "--run (run folder)")
+        input_file(run / "model.pt", "trained model")
+        if a.data is not None:
+            info = prepared(a.data)
+            identity = read_json(run / "config.json") if (run / "config.json").exists() else {}
+            if identity.get("data_sha256", info["sha256"]) != info["sha256"]:
+                raise SuiteError(
+                    f"run {run} was trained on '{identity.get('dataset')}', other data than --data {a.data} "
+                    f"('{info['name']}'); pass the prepared folder it was trained on."
+                )
+        out_folder(a.out)
+
+    @staticmethod
+    def run(a):
+        set_threads(a.threads)
+        from ..sampling import generate
+
+        with folder_lock(a.out):
+            summary = generate(
+                a.run, a.n, a.out, a.seed, a.data, a.n_recon, device=a.device, progress=not a.no_progress
+            )
+        print(json.dumps(summary))
+
+
+class Noise(Command):
+    """uniform-noise images shaped like a dataset (the FID ceiling)"""
+
+    name = "noise"
+
+    @staticmethod
+    def arguments(p):
+        p.add_argument("--data", required=True)
+        p.add_argument("--n", type=int, required=True)
+        p.add_argument("--out", required=True)
+        p.add_argument("--seed", type=int, default=0)
+
+    @staticmethod
+    def check(a):
+        at_least("--n", a.n)
+        at_least("--seed", a.seed, 0)
+        prepared(a.data)
+        out_folder(a.out)
+
+    @staticmethod
+    def run(a):
+        from ..sampling import uniform_noise
+
+        with folder_lock(a.out):
+            uniform_noise(a.data, a.n, a.out, a.seed)
+
+
+class Params(Command):
+    """parameter counts of every method's networks per preset"""
+
+    name = "params"
+
+    @staticmethod
+    def arguments(p):
+        p.add_argument("--methods", nargs="*")
+
+    @staticmethod
+    def check(a):
+        from ..registry import get_method
+
+        for m in a.methods or []:
+            get_method(m)
+
+    @staticmethod
+    def run(a):
+        from ..registry import parameter_counts
+
+        for r in parameter_counts(a.methods):
+            print(f"{r['method']:<16} {r['preset']:<10} {r['network']:<12} {r['params']:>12,}")
+
+
+COMMANDS = (Prepare, Train, Sample, Noise, Params)
