@@ -1,14 +1,12 @@
-"""The generic training loop: seeding, data order, logging, checkpoints, resume, divergence.
+"""The generic training loop: data order, logging, checkpointing, resume, and retry on divergence.
 
 Determinism by design: iteration i draws every random number from a generator seeded with
-(seed, i), and epoch e's data order from (seed, e). A resumed run therefore needs only the
-iteration counter and the state_dicts to continue exactly where an uninterrupted run would be.
+(seed, i), and epoch e's data order from (seed, e) (ebmbench.seeding). A resumed run therefore
+needs only the iteration counter and the state_dicts to continue exactly where an uninterrupted
+run would be.
 """
 
-import dataclasses
-import hashlib
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -18,10 +16,10 @@ import torch
 from tqdm import tqdm
 
 from .data import dataset_info, load_prepared
+from .divergence import DivergenceError, check_parameters, check_stats
 from .io import (
     SuiteError,
     append_jsonl,
-    load_torch,
     read_jsonl,
     remove_outputs,
     save_torch,
@@ -29,141 +27,19 @@ from .io import (
     write_json,
     write_text,
 )
-from .method_base import on_off
-from .registry import get_method, resolve_config
-
-CHECKPOINT = "state-latest.pt"  # undeclared to Snakemake, so it survives a failed job and is resumed
-FINAL = "model.pt"
-# What a (re)run rewrites in its folder, and what was derived from an earlier model there.
-REWRITTEN = (FINAL, "train.json", "curves.png", "samples.npz", "samples.json", "grid.png", "figures", "metrics.json")
-
-
-class DivergenceError(SuiteError):
-    def __init__(self, message: str, iteration: int, quantity: str):
-        super().__init__(message)
-        self.iteration, self.quantity = iteration, quantity
-
-
-def pick_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SuiteError(f"device '{device}' requested but no CUDA GPU is visible; use device: cpu or auto.")
-    return torch.device(device)
-
-
-def derive_seed(*parts) -> int:
-    """A 32-bit seed from (run seed, purpose, index). torch's CPU generator keeps only the low 32
-    bits of a seed, so packing parts into high bits would give every run the same stream."""
-    digest = hashlib.blake2b(repr(parts).encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "little")
-
-
-def seeded_generator(device: torch.device, *parts) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(derive_seed(*parts))
-
-
-def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
-    return torch.randperm(n, generator=seeded_generator(torch.device("cpu"), seed, "epoch", epoch))
-
-
-def run_identity(method: str, preset: str, seed: int, cfg, data_info: dict) -> dict:
-    """What a checkpoint must match to be resumed or sampled as this run."""
-    return {
-        "method": method,
-        "preset": preset,
-        "seed": seed,
-        "dataset": data_info["name"],
-        "data_sha256": data_info["sha256"],
-        "image_shape": list(data_info["image_shape"]),  # H, W, C
-        "config": dataclasses.asdict(cfg),
-    }
-
-
-# Speed switches that change rounding are part of a run. A checkpoint written before they existed
-# ran them all off, so an absent one reads as off; on/off and True/False are the same value.
-SWITCHES_BEFORE = {"channels_last": "off", "compile": False, "bf16": "off"}
-
-
-def build(identity: dict, device):
-    cls = get_method(identity["method"])
-    config = {**SWITCHES_BEFORE, **identity["config"]}  # a model trained before the switches ran them off
-    cfg = cls.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
-    h, w, c = identity["image_shape"]
-    model = cls(cfg, (c, h, w), device)
-    model.speed_up()
-    return model
-
-
-# How often to checkpoint and how often to retry do not change what is computed: a run may be
-# resumed with other values.
-# freeze_params leaves every number bitwise the same (tests/test_perf.py).
-RUN_POLICY = (
-    "checkpoint_every",
-    "divergence_retries",
-    "n_samples",
-    "freeze_params",
-)  # n_samples: read by `sample` only
-
-
-def _comparable(identity: dict) -> dict:
-    config = {**SWITCHES_BEFORE, **identity["config"]}
-    return {
-        **identity,
-        "config": {k: on_off(v) if k in SWITCHES_BEFORE else v for k, v in config.items() if k not in RUN_POLICY},
-    }
-
-
-class OtherRunCheckpoint(SuiteError):
-    """A valid checkpoint, but of another run (other config, seed or data)."""
-
-
-def load_checkpoint(path, identity: dict | None = None) -> dict:
-    ckpt = load_torch(path)
-    if not isinstance(ckpt, dict) or "identity" not in ckpt or "method_state" not in ckpt:
-        raise SuiteError(f"{path} is not a checkpoint written by this suite.")
-    if identity is not None and _comparable(ckpt["identity"]) != _comparable(identity):
-        theirs, mine = _comparable(ckpt["identity"]), _comparable(identity)
-        diff = sorted(
-            {k for k in mine if theirs.get(k) != mine[k]}
-            | {f"config.{k}" for k in mine["config"] if theirs["config"].get(k) != mine["config"][k]}
-        )
-        raise OtherRunCheckpoint(
-            f"checkpoint {path} belongs to another run (differs in: {', '.join(diff)}). "
-            f"Delete {Path(path).parent} to start this run afresh, or restore the config it was made with."
-        )
-    return ckpt
-
-
-def check_stats(i: int, stats: dict, max_energy_gap: float) -> None:
-    """Divergence within one iteration: any logged value NaN/Inf, or the spread of the logged
-    energies (data vs samples, posterior vs prior) beyond the configured bound (0 = no bound)."""
-    for k, v in stats.items():
-        if not math.isfinite(v):
-            raise DivergenceError(f"training diverged at iteration {i}: {k} = {v}.", i, k)
-    energies = {k: v for k, v in stats.items() if k.startswith("energy")}
-    if max_energy_gap and len(energies) > 1:
-        gap = max(energies.values()) - min(energies.values())
-        if gap > max_energy_gap:
-            raise DivergenceError(
-                f"training diverged at iteration {i}: energy gap {gap:.4g} between "
-                f"{', '.join(energies)} exceeds max_energy_gap = {max_energy_gap:g}.",
-                i,
-                "energy gap",
-            )
-
-
-def check_parameters(i: int, model) -> None:
-    for name, net in model.nets.items():
-        for k, p in net.named_parameters():
-            if not torch.isfinite(p).all():
-                raise DivergenceError(
-                    f"training diverged at iteration {i}: parameters of {name}.{k} are not finite.", i, f"{name}.{k}"
-                )
-
-
-def _checkpoint(i, identity, model, progress) -> dict:
-    return {"iter": i, "identity": identity, "method_state": model.state_dict(), "progress": progress}
+from .registry import resolve_config
+from .runs import (
+    CHECKPOINT,
+    FINAL,
+    REWRITTEN,
+    OtherRunCheckpoint,
+    build,
+    checkpoint_record,
+    load_checkpoint,
+    pick_device,
+    run_identity,
+)
+from .seeding import derive_seed, epoch_order, seeded_generator
 
 
 def train(
@@ -268,7 +144,7 @@ def train(
                 model.end_epoch()
             if (i + 1) % cfg.checkpoint_every == 0 or i + 1 == cfg.n_iters:
                 check_parameters(i, model)  # never save a poisoned state as "good"
-                save_torch(ckpt_path, _checkpoint(i + 1, identity, model, prog))
+                save_torch(ckpt_path, checkpoint_record(i + 1, identity, model, prog))
             i += 1
             bar.update(1)
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(stats.items())[:3]})
@@ -305,11 +181,11 @@ def _finish(out_dir, identity, model, prog, start, t0, dev, status) -> dict:
 
     cfg = model.cfg
     if status["status"] == "ok":
-        final = _checkpoint(cfg.n_iters, identity, model, prog)
+        final = checkpoint_record(cfg.n_iters, identity, model, prog)
     elif (out_dir / CHECKPOINT).exists():
         final = load_checkpoint(out_dir / CHECKPOINT, identity)
     else:
-        final = _checkpoint(0, identity, build(identity, dev), prog)
+        final = checkpoint_record(0, identity, build(identity, dev), prog)
     save_torch(out_dir / FINAL, {**final, "status": status})
     log = [r for r in read_jsonl(out_dir / "log.jsonl") if "event" not in r]
     training_curves(
@@ -339,13 +215,3 @@ def _finish(out_dir, identity, model, prog, start, t0, dev, status) -> dict:
             status["quantity"],
         )
     return summary
-
-
-def load_run(run_dir, device: str = "auto"):
-    """Rebuild a trained method from `run_dir/model.pt` (its identity travels inside)."""
-    dev = pick_device(device)
-    ckpt = load_checkpoint(Path(run_dir) / FINAL)
-    model = build(ckpt["identity"], dev)
-    model.load_state_dict(ckpt["method_state"])
-    model.train(False)
-    return model, ckpt["identity"], ckpt.get("status", {"status": "ok"})

@@ -8,8 +8,9 @@ from tqdm import tqdm
 
 from .data import load_prepared
 from .io import SuiteError, remove_outputs, save_npz, to_float, to_uint8, write_json
-from .loop import load_run, seeded_generator
 from .plots import image_grid, text_image
+from .runs import load_run
+from .seeding import seeded_generator
 
 # What `generate` writes into its folder (and metrics.json, computed from those samples).
 SAMPLE_OUTPUTS = ("samples.npz", "samples.json", "grid.png", "figures", "metrics.json")

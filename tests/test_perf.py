@@ -11,9 +11,9 @@ import torch
 
 from ebmbench.io import SuiteError
 from ebmbench.langevin import frozen, langevin, recording
-from ebmbench.loop import _comparable, build
 from ebmbench.method_base import bf16_native, channels_last_pays
 from ebmbench.registry import get_method, method_ids, resolve_config
+from ebmbench.runs import build, comparable
 
 SHAPE = (3, 32, 32)
 
@@ -124,12 +124,12 @@ def test_checkpoints_from_before_the_switches_resume_as_the_plain_path():
     cfg = dataclasses.asdict(resolve_config("short_run", "digits"))
     old = {k: v for k, v in cfg.items() if k not in ("freeze_params", "channels_last", "compile", "bf16")}
     plain = {"method": "short_run", "config": {**cfg, "channels_last": "off", "compile": False, "bf16": "off"}}
-    assert _comparable({"method": "short_run", "config": old}) == _comparable(plain)
+    assert comparable({"method": "short_run", "config": old}) == comparable(plain)
     bools = {**plain["config"], "channels_last": False}  # the boolean switch of the previous version
-    assert _comparable({"method": "short_run", "config": bools}) == _comparable(plain)
-    assert _comparable({"method": "short_run", "config": cfg}) == _comparable(plain)  # today's defaults: off
+    assert comparable({"method": "short_run", "config": bools}) == comparable(plain)
+    assert comparable({"method": "short_run", "config": cfg}) == comparable(plain)  # today's defaults: off
     auto = {**plain["config"], "channels_last": "auto"}
-    assert _comparable({"method": "short_run", "config": auto}) != _comparable(plain)
+    assert comparable({"method": "short_run", "config": auto}) != comparable(plain)
     model = build({"method": "short_run", "config": old, "image_shape": [32, 32, 3]}, torch.device("cpu"))
     assert model.cfg.freeze_params and model.switches_in_effect()["channels_last"] is False
 

@@ -131,7 +131,8 @@ def nan_at(monkeypatch):
 def test_nan_stops_the_run_keeps_the_last_good_checkpoint_and_is_reported(
     digits_dir, tmp_path, nan_at, digits_classifier
 ):
-    from ebmbench.loop import DivergenceError, train
+    from ebmbench.divergence import DivergenceError
+    from ebmbench.loop import train
 
     nan_at.add(4)
     run = tmp_path / "run"

@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     table = command_table()
     a = parser(table).parse_args(argv)
     cmd = table[a.cmd]
-    from ..loop import DivergenceError  # here, not at the top: `ebmbench --help` does not import torch
+    from ..divergence import DivergenceError  # here, not at the top: `ebmbench --help` does not import torch
 
     try:
         cmd.check(a)  # every input and output is checked before any work starts
