@@ -1,5 +1,5 @@
 """Benchmark every method at a preset: training iteration, Langevin step against its floor, throughput,
-peak memory (issue 16). Prints a table and writes benchmarks.csv + benchmarks.png.
+peak memory. Prints a table and writes benchmarks.csv + benchmarks.png.
 
     python benchmarks/run.py [--presets digits] [--methods short_run ...] [--device cpu]
                              [--set channels_last=true ...] --out benchmarks/results/

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]  # the checkout: Dockerfile, envs/, e
 # the CLI checks --spec against the schema; pyproject.toml gives the version recorded in metrics.json
 SHARED = ("Dockerfile", "envs/image.txt", "config/schema.yaml", "pyproject.toml")
 # The official CUDA PyTorch runtime image whose torch equals envs/image.txt's pin (so pip keeps the
-# base's CUDA torch). Docker Hub is unreachable here: this default was never pulled on these machines.
+# base's CUDA torch). This default has never been pulled by the tests (they build offline from a
+# local base image): docs/containers-and-clusters.md.
 DEFAULT_BASE = "pytorch/pytorch:2.13.0-cuda12.8-cudnn9-runtime"
 RECORD_IN_IMAGE = "EBMBENCH_IMAGE_RECORD"  # env var naming the record file mounted into the container
 

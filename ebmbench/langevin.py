@@ -11,7 +11,7 @@ with noise 1e-3). Exact Langevin for the density exp(-E) is noise_std = sqrt(2 *
 Each step differentiates w.r.t. x only and drops the graph before the next step, so memory does
 not grow with the number of steps, and no gradient reaches any network parameter.
 
-Speed (issue 16; measured by benchmarks/run.py): `frozen` takes the networks' parameters out of
+Speed (measured by benchmarks/run.py): `frozen` takes the networks' parameters out of
 autograd for a chain, so a step records only what the input gradient needs, bitwise the same
 chain; `recording` lets the benchmark see every chain a method runs (energy, start, seconds).
 """

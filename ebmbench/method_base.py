@@ -39,15 +39,13 @@ class TrainConfig:
     n_train: int = 0  # train on the first n images of the prepared train split (0: all of it)
     n_samples: int = 0  # generated images to score (0: the workflow's n_samples)
     hflip: bool = False  # random horizontal flips of the training batches (a paper's augmentation)
-    # Speed switches (issue 16, measured by benchmarks/run.py). All off is the paper-faithful fp32
-    # eager path of the released codes. `auto` turns a switch on where it was measured to pay on
-    # such hardware (`switch_on`). A switch that changes float rounding is on by default only if the
-    # default run's metrics stay within seed noise with it (README, "Performance").
+    # Speed switches (benchmarks/run.py measures them). All off is the paper-faithful fp32 eager
+    # path of the released codes. `auto` turns a switch on where it pays on such hardware
+    # (`switch_on`). A switch that changes float rounding is on by default only if the default
+    # run's metrics stay within seed noise with it (docs/performance.md).
     freeze_params: bool = True  # parameters out of autograd during a chain: bitwise the same chain
-    # NHWC conv nets and chain states; auto: on the CPU (oneDNN), off on CUDA (not measured there).
-    # Off by default: with it on, coopnets' digits FID over seeds 0-5 was 0.101-0.220 (mean 0.138)
-    # against 0.066-0.108 (mean 0.090) off, 32 of the 36 on/off pairs ordered so: beyond seed noise,
-    # though one step differs only by rounding (README, "Performance").
+    # NHWC conv nets and chain states; auto: on the CPU (oneDNN), off on CUDA (unmeasured there).
+    # Off by default: its rounding moves coopnets' digits FID beyond seed noise (docs/performance.md).
     channels_last: typing.Literal["off", "on", "auto"] = "off"
     compile: bool = False  # torch.compile every network (compile time is paid once per process)
     bf16: typing.Literal["off", "on", "auto"] = "off"  # bf16 autocast inside chains (auto: where the hardware has bf16)
@@ -55,8 +53,8 @@ class TrainConfig:
 
 def bf16_native(device: torch.device) -> bool:
     """Whether the hardware computes bf16 natively: CUDA with bf16, or a CPU with AMX or AVX512-BF16.
-    Without it (e.g. AVX2-only AMD EPYC Zen 3) autocast emulates bf16 and a chain step was
-    measured 8-16x slower, so `auto` must not enable it there."""
+    Without it (e.g. an AVX2-only CPU) autocast emulates bf16 and a chain step is several times
+    slower (docs/performance.md), so `auto` must not enable it there."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     probes = (getattr(torch.cpu, "_is_amx_tile_supported", None), getattr(torch.cpu, "_is_avx512_bf16_supported", None))
@@ -64,8 +62,8 @@ def bf16_native(device: torch.device) -> bool:
 
 
 def channels_last_pays(device: torch.device) -> bool:
-    """Where NHWC was measured to pay: the CPU's oneDNN convolutions (1.2-1.6x per training
-    iteration on two AMD EPYC machines, Zen 3 and Zen 5). On CUDA, fp32 NHWC is unmeasured here."""
+    """Where NHWC pays: the CPU's oneDNN convolutions (docs/performance.md). On CUDA, fp32 NHWC
+    is unmeasured."""
     return device.type == "cpu" and torch.backends.mkldnn.is_available()
 
 
@@ -190,7 +188,7 @@ def config_fields(config_cls) -> dict[str, type]:
     return {f.name: typing.get_type_hints(config_cls)[f.name] for f in dataclasses.fields(config_cls)}
 
 
-# Fields whose zero is no setting but a broken run (issue 15): a 0 batch divides by zero in the
+# Fields whose zero is no setting but a broken run: a 0 batch divides by zero in the
 # loop, 0 iterations would be sampled and scored as a trained model. Fields not listed keep 0 as
 # a real choice: divergence_retries, max_energy_gap (no bound), n_train / n_samples (all / the
 # workflow's), z_steps (Dual-MCMC's amortized-only inference, its Table 3 "Inf" row).

@@ -107,22 +107,17 @@ PRESETS = {
     # Not in the paper (UNVERIFIED): the CIFAR-10 settings, our choice (see docstring).
     "svhn": Config(n_samples=50_000),
     "celeba64": Config(n_samples=50_000),
-    # CPU preset for the embedded digits (32x32), measured on two cores (issue 15); not a paper
-    # setting. Departures from the CIFAR-10 preset, each for the CPU budget of ~60 s:
+    # CPU preset for the embedded digits (32x32); not a paper setting. Departures from the CIFAR-10
+    # preset, each forced by a CPU budget of about a minute (the runs behind them: docs/digits-presets.md):
     #   - narrow nets (n_f 16, nz 32), batch 16 with one chain per observed image, 400 iterations;
     #   - delta 0.5 and sigma_ref 4.0 (paper 0.002 / 0.016): their ratio is the paper's, so the
     #     reference term still shrinks x by delta^2 / (2 sigma_ref^2) = 0.78 % a step, but the f term's
-    #     coefficient delta^2 / 2 is 62,500x the paper's. With the paper's delta and the paper's EBM
-    #     lr (0.009) f grows to |f| ~ 1e7 within 15 iterations, and the VAE's loss went to inf at
-    #     iteration 88 (EBM lr 0.009) and 92 (1e-3); at 3e-3 its KL reached 1e22 by iteration 100;
-    #   - EBM lr 3e-3, 3x below the paper's 0.009 (was 3e-4, 30x below); seed-0 FID 732 vs 1058
-    #     (the README's run of 3e-4), 1e-3 gave 1046. It does not cure the overshoot: the 30-step
-    #     test chain still leaves the data range (35 % of pixels outside [-1, 1] before the clamp;
-    #     mean U -25, -295, -437 at steps 0, 15, 30, still falling), as 3e-4 did (39 %, issue 15).
-    #     The same model sampled with the 15 training steps: FID 452, 21 % outside. We keep the
-    #     paper's 30 test steps (its IS protocol) rather than tune the test chain to the score;
+    #     coefficient delta^2 / 2 is 62,500x the paper's; with the paper's delta and EBM lr the EBM and
+    #     then the VAE's loss diverge within 100 iterations;
+    #   - EBM lr 3e-3, 3x below the paper's 0.009. The 30-step test chain still overshoots the data
+    #     range; we keep the paper's 30 test steps (its IS protocol) rather than tune them to the score;
     #   - init N(0, 0.05) instead of N(0, 0.005), VAE lr 2e-3 instead of 2e-4, beta 0.05 instead of 2:
-    #     beta = 2 collapsed the posterior (KL ~ 2 nats, every sample the same mean digit) here.
+    #     beta = 2 collapsed the posterior (every sample the same mean digit).
     # The revision keeps the paper's form: 15 training / 30 test steps, no noise.
     "digits": Config(
         ebm_nf=16,
@@ -139,8 +134,8 @@ PRESETS = {
         chains_per_obs=1.0,
         n_iters=400,
         checkpoint_every=50,
-        # 1 of 3 seeds measured here blew up (KL -> inf near iteration 156): restart
-        # from the last checkpoint with a new seed rather than lose the run
+        # a seed can blow up (KL -> inf): restart from the last checkpoint with a new seed rather
+        # than lose the run
         divergence_retries=2,
     ),
 }

@@ -289,9 +289,8 @@ PRESETS = {
     ),  # 162,770 // 100 batches per epoch
     # CPU preset for the embedded digits (32x32, 1,497 images): the suite's small DCGAN-style nets
     # (ConvScalarNet n_f 16 with spectral norm, ConvTGenerator with BN, ConvEncoder), nz 32, batch 32,
-    # 10 EBM / 5 posterior steps (paper: 30 / 10), ~200 iterations, sized for ~90 s on two cores.
-    # The paper's ResNets at 1/16 width cost ~2x more per step on the CPU. Chosen by measurement on
-    # this machine, not from the paper.
+    # 10 EBM / 5 posterior steps (paper: 30 / 10), ~200 iterations, sized for a CPU budget of about
+    # 90 s; the paper's ResNets at 1/16 width cost about twice as much per step. Not a paper setting.
     "digits": Config(
         arch="dcgan",
         nz=32,

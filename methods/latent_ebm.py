@@ -117,8 +117,8 @@ PRESETS = {
     # SRI's protocol: at most the subset's 40,000 images generated (LE asserts len(ds_train) >=
     # n_fid_samples; the count used is not stated: UNVERIFIED). K0 = 60; the project page's Fig. 2 has 40 (UNVERIFIED)
     "celeba64": Config(nz=100, ngf=128, n_samples=40_000),
-    # CPU preset for the embedded digits (32x32, 1,497 images): chosen by measurement to train in
-    # about 90 s on two cores; not a paper setting.
+    # CPU preset for the embedded digits (32x32, 1,497 images), sized for a CPU budget of about 90 s;
+    # not a paper setting.
     # Departures: nz 16, generator width ngf 8, E width 100, K0 = 30, K1 = 10, batch 50, lr_E 5e-4,
     # lr_G 1e-3, 300 iterations (~10 epochs); s0, s1, sigma and the update rules are the paper's.
     "digits": Config(
@@ -357,8 +357,8 @@ CONV_PRESETS = {  # 200 epochs of batch 100 (Xu sec. 4.1; the batch size is LE's
     "cifar10": ConvConfig(nz=100, ngf=64, n_iters=200 * (50_000 // 100)),
     # CelebA: the thesis gives neither crop nor subset; the suite's celeba64 uses the full training split
     "celeba64": ConvConfig(nz=100, ngf=128, n_iters=200 * (162_770 // 100)),
-    # CPU preset, chosen by measurement as for latent_ebm (not a thesis setting): a 4x4x2 latent map
-    # (a 4x4x4 one reconstructs as well but its prior samples were worse, FID 482 vs 266), ngf 8,
+    # CPU preset, sized as latent_ebm's (not a thesis setting): a 4x4x2 latent map (a 4x4x4 one
+    # reconstructs as well but its prior samples were worse: docs/digits-presets.md), ngf 8,
     # E width 64, K0 = 30, K1 = 10, batch 50, lr_E 1e-3, lr_G 1e-3, 300 iterations.
     "digits": ConvConfig(
         nz=2,

@@ -76,21 +76,10 @@ PRESETS = {
     "cifar10": Config(n_f=128, n_train=40_000, n_samples=40_000),
     "celeba64": Config(n_f=64, n_train=40_000, n_samples=40_000),
     "svhn": Config(n_f=64, n_train=40_000, n_samples=40_000),  # not in the paper: its protocol, our choice
-    # CPU preset for the embedded digits (32x32), measured on two cores; not a paper setting:
-    # n_f 16, K = 40 steps (paper 100) at the paper's step 1 and noise 0.01, batch 32, 200
-    # iterations at lr 3e-4 (about 100-120 s on an idle 2-core VM). Under-trained: its samples are
-    # blurred strokes rather than digits (precision 0.12 on the digits classifier's features, FID
-    # 0.078 / 0.091 / 0.099 on seeds 0 / 1 / 2). They do depend on the start: blurred to 8x8, two
-    # chains from different uniform starts differ by 0.18 per pixel on [0, 1] (two training digits:
-    # 0.20) and across samples the per-pixel std is 0.17-0.18 (digits: 0.18). Every longer run tried
-    # diverges soon after iteration 200, so it stays: batch 16 x 400 iterations (the same Langevin
-    # work, twice the updates: seed 0 FID 0.068, seeds 1 and 2 diverged, sample energies from about
-    # -45 to 1e11 after iteration ~230); K = 20 x 800 (1e13 by iteration 360); batch 32 x 300
-    # (seed 1: mean sample energy -41 at iteration 210, +3 at 220, +609 at 236 against the data's
-    # -282; a guard max_energy_gap = 1000 stopped it at 237, and at 236 and 237 again after two
-    # restarts from the iteration-200 checkpoint with new seeds). The runaway starts after ~215
-    # updates at lr 3e-4 whatever the batch: a longer run needs a lower lr or the paper's decay,
-    # and this time budget leaves no room for the extra iterations either needs.
+    # CPU preset for the embedded digits (32x32); not a paper setting: n_f 16, K = 40 steps (paper
+    # 100) at the paper's step 1 and noise 0.01, batch 32, 200 iterations at lr 3e-4. Under-trained
+    # (blurred strokes, not digits): every longer schedule tried diverged after about 215 updates at
+    # this lr; the runs behind this choice are in docs/digits-presets.md.
     "digits": Config(
         n_f=16,
         n_steps=40,

@@ -169,7 +169,7 @@ def job_resource(stage, key):
     """One resource of a train/sample/score job, from its method preset; the SLURM profile submits
     with these. A paper preset on a CUDA device asks for one GPU; memory by image size; train time
     from the preset's n_iters at a budget of 0.5 s per iteration + 30 min (a budget, not a
-    measurement: no GPU was at hand to time the paper presets). digits presets are CPU-sized."""
+    measurement: the paper presets are untimed on a GPU, docs/paper-runs.md). digits presets are CPU-sized."""
 
     def resource(wildcards, threads):
         preset = preset_of(config, wildcards.dataset)

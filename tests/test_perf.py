@@ -1,4 +1,4 @@
-"""Speed switches (issue 16) against known answers: what must not change, what must be restored.
+"""Speed switches against known answers: what must not change, what must be restored.
 No timings here: benchmarks/run.py measures them."""
 
 import dataclasses

@@ -4,7 +4,7 @@
 
 expected = mean over the seeds that finished; tolerance = max(25 %, 3 x relative std), capped at
 100 %. The 25 % floor covers the machine-to-machine spread measured on the same commit (2-13 % on
-seed-0 digits FIDs between two x86 CPUs, DESIGN.md); 3 x the seed spread covers a new seed.
+seed-0 digits FIDs between two x86 CPUs, docs/performance.md); 3 x the seed spread covers a new seed.
 """
 
 import csv
