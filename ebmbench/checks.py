@@ -9,13 +9,11 @@ dataset spec obeys config/schema.yaml as the workflow's config does.
 """
 
 import json
-import math
 import os
 import re
-import zipfile
 from pathlib import Path
 
-from .io import SuiteError, read_json
+from .io import SuiteError
 
 SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
 DEVICE = re.compile(r"^(cpu|auto|cuda(:[0-9]+)?)$")  # the schema's `device` pattern
@@ -104,16 +102,10 @@ def out_file(path, option: str = "--out") -> Path:
 
 
 def prepared(folder, option: str = "--data") -> dict:
-    """A folder written by `ebmbench prepare`: info.json with its fields, both splits present."""
-    folder = input_dir(folder, f"{option} (prepared dataset folder)")
-    info = read_json(folder / "info.json")
-    missing = [k for k in ("name", "kind", "n_train", "n_test", "image_shape", "sha256") if k not in info]
-    if missing:
-        raise SuiteError(f"{folder / 'info.json'} lacks {', '.join(missing)}; delete {folder} and rerun prepare.")
-    for split in ("train", "test"):
-        if not (folder / f"{split}.npy").is_file():
-            raise SuiteError(f"prepared dataset {folder} has no {split}.npy; delete {folder} and rerun prepare.")
-    return info
+    """A folder written by `ebmbench prepare`, read by the loader the work uses (data.dataset_info)."""
+    from .data import dataset_info
+
+    return dataset_info(folder, f"{option} (prepared dataset folder)")
 
 
 def dataset_spec(name: str, text: str) -> dict:
@@ -145,64 +137,6 @@ def dataset_spec(name: str, text: str) -> dict:
     return spec
 
 
-def samples_match_data(samples: Path, info: dict) -> None:
-    """score: the samples' run must have been trained on the dataset it is scored against."""
-    labels_path = samples.with_name("samples.json")
-    if not labels_path.exists():
-        return  # samples made outside the suite carry no run labels
-    labels = read_json(labels_path)
-    if (
-        labels.get("dataset", info["name"]) != info["name"]
-        or labels.get("data_sha256", info["sha256"]) != info["sha256"]
-    ):
-        what = "dataset" if labels.get("dataset", info["name"]) != info["name"] else "prepared data (content hash)"
-        raise SuiteError(
-            f"samples {samples} come from a run trained on '{labels.get('dataset')}', another {what} than "
-            f"--data '{info['name']}'; score them against the data they were trained on."
-        )
-
-
-def digits_weights(path) -> None:
-    """The digits feature extractor's weights: a file written by `ebmbench classifier` (its
-    state_dict fits the classifier network of the architecture it names)."""
-    from .evaluate.metrics import DigitsClassifier
-    from .io import load_torch
-
-    path = input_file(path, "digits classifier weights")
-    ckpt = load_torch(path, "digits classifier")
-    not_it = SuiteError(
-        f"--weights {path} is not a digits classifier (a file written by `ebmbench classifier`); "
-        f"pass resources/digits_classifier.pt or retrain it with `ebmbench classifier`."
-    )
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
-        raise not_it
-    try:
-        net = DigitsClassifier(ckpt["arch"]) if "arch" in ckpt else DigitsClassifier()
-        net.load_state_dict(ckpt["state_dict"])
-    except (SuiteError, RuntimeError, KeyError, TypeError, ValueError):  # unknown arch; keys or shapes do not fit
-        raise not_it from None
-
-
-def cache_entries(cache_dir, prefix: str) -> None:
-    """Cached reference statistics are zip archives (torch.save); a truncated one would fail deep in
-    torch-fidelity. Checked without unpickling (zip CRCs)."""
-    if cache_dir is None or not Path(cache_dir).is_dir():
-        if cache_dir is not None and Path(cache_dir).exists():
-            raise SuiteError(f"--cache {cache_dir} is a file where a folder is meant.")
-        return
-    for p in sorted(Path(cache_dir).glob(prefix + "*.pt")):
-        try:
-            with zipfile.ZipFile(p) as z:
-                bad = z.testzip()
-        except (zipfile.BadZipFile, OSError, EOFError):
-            bad = "archive"
-        if bad is not None:
-            raise SuiteError(
-                f"cached reference statistics {p} are truncated or corrupt; delete the file "
-                f"(it is recomputed on the next score)."
-            )
-
-
 def parse_sets(items: list[str] | None) -> dict:
     """--set key=value pairs; values are YAML (numbers, lists, booleans), as in the config file."""
     import yaml
@@ -216,42 +150,4 @@ def parse_sets(items: list[str] | None) -> dict:
             out[k] = yaml.safe_load(v)
         except yaml.YAMLError:
             raise SuiteError(f"--set {item}: the value {v!r} is not a valid YAML value; quote or fix it.") from None
-    return out
-
-
-def metrics_record(path) -> dict:
-    """A metrics.json as `score` writes it: the run's labels, and when ok the counts, the extractor
-    and finite numbers (an absent metric is null with its reason)."""
-    from .evaluate.table import METRICS
-
-    m = read_json(input_file(path, "metrics file"))
-    if not isinstance(m, dict):
-        raise SuiteError(f"metrics file {path} is not a JSON object; rerun the score step that writes it.")
-    need = ["method", "dataset", "status"]
-    if m.get("status") == "ok":
-        need += ["n_generated", "n_reference", "extractor"] + (["mse_n", "mse_scale"] if "mse" in m else [])
-    missing = [k for k in need if k not in m]
-    if missing:
-        raise SuiteError(
-            f"metrics file {path} lacks {', '.join(missing)}; it was not written by `ebmbench score` "
-            f"(or by an older version): rerun the score step."
-        )
-    for k in METRICS:
-        v = m.get(k)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
-            raise SuiteError(
-                f"metrics file {path}: {k} = {v!r} is not a finite number; rerun the score step "
-                f"(a metric that cannot be computed is written as null with its reason)."
-            )
-    return m
-
-
-def finite_or_absent(out: dict, metrics, reason: str) -> dict:
-    """Replace a NaN/Inf metric by None plus `<metric>_unavailable` with the reason: a number that
-    cannot be computed is absent, never a NaN in metrics.json or the table."""
-    for k in metrics:
-        v = out.get(k)
-        if isinstance(v, float) and not math.isfinite(v):
-            out[k] = None
-            out[f"{k}_unavailable"] = f"{reason} ({v})"
     return out

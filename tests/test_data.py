@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ebmbench.data import DatasetError, load_prepared, prepare
+from ebmbench.data import load_prepared, prepare
+from ebmbench.sources import DatasetError
 from ebmbench.torch_compat import import_torchvision
 
 tv = import_torchvision()
