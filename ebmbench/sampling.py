@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .data import load_prepared
+from .data import dataset_info, load_prepared
 from .io import SuiteError, remove_outputs, save_npz, to_float, to_uint8, write_json
 from .plots import image_grid, text_image
 from .runs import load_run
@@ -33,6 +33,13 @@ def generate(
     out_dir = Path(out_dir)
     if n <= 0:
         raise SuiteError(f"number of samples must be positive, got {n}.")
+    if data_dir is not None:  # before anything in out_dir is touched
+        info = dataset_info(data_dir)
+        if identity["data_sha256"] != info["sha256"]:
+            raise SuiteError(
+                f"run {run_dir} was trained on '{identity['dataset']}', other data than --data {data_dir} "
+                f"('{info['name']}'); pass the prepared folder it was trained on."
+            )
     labels = {k: identity[k] for k in ("method", "dataset", "seed", "preset", "data_sha256")}
     remove_outputs(out_dir, SAMPLE_OUTPUTS)  # an interrupted rerun leaves none of the previous run's files
     if status["status"] != "ok":  # a diverged run is never scored: no samples, a grid that says why
@@ -76,8 +83,6 @@ def generate(
 
 def uniform_noise(data_dir, n: int, out_dir, seed: int = 0) -> None:
     """Uniform-noise images shaped like the dataset: the p0 of short-run and the FID a method must beat."""
-    from .data import dataset_info
-
     info = dataset_info(data_dir)
     h, w, c = info["image_shape"]
     images = np.random.RandomState(seed).randint(0, 256, (n, h, w, c), dtype=np.uint8)

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from ..checks import at_least, dataset_spec, device, input_dir, input_file, out_folder, parse_sets, prepared
-from ..io import SuiteError, folder_lock, read_json
+from ..io import folder_lock
 from .command import Command, set_threads
 
 
@@ -114,13 +114,7 @@ class Sample(Command):
         run = input_dir(a.run, "--run (run folder)")
         input_file(run / "model.pt", "trained model")
         if a.data is not None:
-            info = prepared(a.data)
-            identity = read_json(run / "config.json") if (run / "config.json").exists() else {}
-            if identity.get("data_sha256", info["sha256"]) != info["sha256"]:
-                raise SuiteError(
-                    f"run {run} was trained on '{identity.get('dataset')}', other data than --data {a.data} "
-                    f"('{info['name']}'); pass the prepared folder it was trained on."
-                )
+            prepared(a.data)  # that it is the run's own data, `generate` checks from the model's identity
         out_folder(a.out)
 
     @staticmethod
