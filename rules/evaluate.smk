@@ -70,7 +70,8 @@ rule score:
         image_input,
     output:
         metrics="results/{dataset}/{run}/metrics.json",
-        # the features behind FID and IS, resampled by the table's bootstrap (ebmbench.evaluate.kept_features)
+        # the features behind FID and IS, resampled by the table's bootstrap (ebmbench.evaluate.kept_features);
+        # metrics.json records them relative to its folder
         features="results/{dataset}/{run}/features.npz",
     log:
         "logs/score/{dataset}/{run}.log",
@@ -92,7 +93,8 @@ rule score:
         ebmbench=ebmbench_cmd,
     shell:
         "{params.ebmbench} score --samples {input.samples} --data {params.data} {params.args:q} "
-        "--cache resources/fidelity-cache --device {params.device} --threads {threads} --out {output.metrics} > {log} 2>&1"
+        "--cache resources/fidelity-cache --device {params.device} --threads {threads} "
+        "--features {output.features} --out {output.metrics} > {log} 2>&1"
 
 
 rule comparison:
@@ -121,6 +123,7 @@ rule comparison:
 rule table:
     input:
         metrics=all_metrics(),
+        # read through each metrics.json's `features` record (the score rule writes them beside it)
         features=[f.replace("metrics.json", "features.npz") for f in all_metrics()],
         pages=expand("results/{dataset}/comparison.png", dataset=config["datasets"]),
     output:
@@ -146,4 +149,5 @@ rule table:
     shell:
         # printed too: the measured numbers beside the uniform-noise reference and the papers
         "python -m ebmbench table {input.metrics} --datasets {params.datasets:q} --out {output.table} "
-        "--orderings {output.orderings} 2>&1 | tee {log}"
+        "--orderings {output.orderings} --verdicts-html {output.verdicts} --paper-tables {output.paper_tables} "
+        "2>&1 | tee {log}"

@@ -7,7 +7,7 @@ state_dict lists them, are torch-fidelity's 94 BasicConv2d blocks in module orde
 shape, then by the features themselves). Each TorchScript block is conv (no bias) -> batch norm
 with a shift `beta` only (TF's `scale=False`, i.e. gamma = 1), eps 1e-3 -> ReLU, exactly
 torch-fidelity's BasicConv2d. The copy has no classifier, so the file gets an all-zero `fc` layer:
-`ebmbench.evaluate.metrics` recognises that and reports IS as unavailable instead of a number.
+`ebmbench.evaluate.extractors` recognises that and reports IS as unavailable instead of a number.
 
 A test fixture, not a product dependency: users supply torch-fidelity's own weights file.
 """

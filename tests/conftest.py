@@ -16,7 +16,7 @@ def digits_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def digits_classifier(digits_dir, tmp_path_factory):
-    from ebmbench.evaluate.metrics import train_digits_classifier
+    from ebmbench.evaluate.digits_classifier import train_digits_classifier
 
     path = tmp_path_factory.mktemp("clf") / "digits_classifier.pt"
     train_digits_classifier(digits_dir, path, epochs=4)

@@ -1,5 +1,5 @@
 """Every bad input and OS fault across the commands: one paragraph naming the value or path, a
-non-zero exit, no traceback, and no output file changed or left behind (issue 18).
+non-zero exit, no traceback, and no output file changed or left behind.
 
 The cases are a table (CASES); each builds its arguments inside one shared fixture folder, and the
 whole folder is compared byte for byte (and by mode) before and after the command. Disk full and
@@ -49,7 +49,7 @@ def root(tmp_path_factory):
     """Valid inputs the bad cases start from: prepared digits, a tiny trained and sampled run, a
     digits-classifier-shaped weights file, a prepared folder dataset, metrics and table files."""
     from ebmbench.data import prepare
-    from ebmbench.evaluate.metrics import DigitsClassifier
+    from ebmbench.evaluate.digits_classifier import DigitsClassifier
 
     r = tmp_path_factory.mktemp("bad")
     prepare("digits", {"kind": "digits"}, r, r / "digits")
@@ -114,8 +114,8 @@ def root(tmp_path_factory):
     write_json(r / "m" / "no_counts.json", {k: v for k, v in ok.items() if k != "n_generated"})
     (r / "m" / "nan.json").write_text(json.dumps({**ok, "seed": 1, "fid": float("nan")}))
     (r / "m" / "cut.json").write_text('{"method": "short_run", "dat')
-    cols = ["method", "dataset", "metric", "measured", "status", "paper", "paper_source", "paper_tolerance"]
-    pd.DataFrame([("short_run", "digits", "fid", 10.0, "no paper number", None, None, None)], columns=cols).to_csv(
+    cols = ["method", "dataset", "metric", "measured", "status", "paper", "paper_source", "paper_tolerance", "verdict"]
+    pd.DataFrame([("short_run", "digits", "fid", 10.0, "done", None, None, None, None)], columns=cols).to_csv(
         r / "table.csv", index=False
     )
     exp = ["method", "dataset", "metric", "expected", "tolerance", "reason"]
@@ -380,6 +380,7 @@ CASES = {
     "score: recon missing": (lambda r: S(r, "--recon", f"{r}/run/recon.npz"), "recon.npz"),
     "score: device tpu": (lambda r: S(r, "--device", "tpu"), "'tpu'"),
     "score: --out is a folder": (lambda r: S(r)[:-2] + ["--out", f"{r}/empty"], "empty"),
+    "score: --features is a folder": (lambda r: S(r, "--features", f"{r}/empty"), "--features"),
     # table
     "table: no inputs": (lambda r: ["table", "--out", f"{r}/t.csv"], "at least one metrics.json"),
     "table: one file twice": (lambda r: ["table", f"{r}/m/a.json", f"{r}/m/a.json", "--out", f"{r}/t.csv"], "seed 0"),
@@ -395,6 +396,14 @@ CASES = {
     "table: --orderings is a folder": (
         lambda r: ["table", f"{r}/m/a.json", "--out", f"{r}/t.csv", "--orderings", f"{r}/empty"],
         "--orderings",
+    ),
+    "table: --verdicts-html is a folder": (
+        lambda r: ["table", f"{r}/m/a.json", "--out", f"{r}/t.csv", "--verdicts-html", f"{r}/empty"],
+        "--verdicts-html",
+    ),
+    "table: --paper-tables is a file": (
+        lambda r: ["table", f"{r}/m/a.json", "--out", f"{r}/t.csv", "--paper-tables", f"{r}/afile"],
+        "--paper-tables",
     ),
     # check
     "check: zero rows compared": (
@@ -755,7 +764,7 @@ def test_too_few_images_for_is_is_absent_with_its_reason_and_the_table_says_so(r
     t = pd.read_csv(tmp_path / "t.csv").set_index("metric")
     # one seed lacks IS: the group has no IS (a mean over the other seed would pass for both)
     assert t.loc["is", "status"].startswith("unavailable (seed 0: fewer than 10") and pd.isna(t.loc["is", "measured"])
-    assert t.loc["fid", "n_seeds"] == 2 and t.loc["fid", "status"] == "no paper number"
+    assert t.loc["fid", "n_seeds"] == 2 and t.loc["fid", "status"] == "done"
 
 
 # ----------------------------------------------------------------------------

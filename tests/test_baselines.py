@@ -17,7 +17,8 @@ from ebmbench.methods.latent_ebm import LatentEBM
 from ebmbench.methods.vae import VAE
 from torch import nn
 
-from ebmbench.evaluate.table import build_orderings, build_table, format_orderings
+from ebmbench.evaluate.orderings import build_orderings, format_orderings
+from ebmbench.evaluate.table import build_table
 from ebmbench.io import write_json
 from ebmbench.nets import n_params
 

@@ -137,8 +137,8 @@ def test_cifar10_preset_samples_in_900_chain_batches_and_its_numbers_are_second_
 
 
 def test_paper_numbers_that_are_unverified_never_print_plain_reproduced(tmp_path):
-    """A measurement equal to an unverified number (here the second-hand IS) is 'reproduced' only
-    with the caveat in its status."""
+    """A measurement equal to an unverified number (here the second-hand IS) gets a verdict only
+    with the caveat; the status tells run state only."""
     import json
 
     from ebmbench.evaluate.table import build_table
@@ -150,6 +150,7 @@ def test_paper_numbers_that_are_unverified_never_print_plain_reproduced(tmp_path
                 "method": "coop_vae_ebm",
                 "dataset": "cifar10",
                 "seed": 0,
+                "status": "ok",
                 "is": 6.65,
                 "n_generated": 50000,
                 "n_reference": 50000,
@@ -157,5 +158,7 @@ def test_paper_numbers_that_are_unverified_never_print_plain_reproduced(tmp_path
             }
         )
     )
-    row = build_table([f]).query("metric == 'is'").iloc[0]
-    assert row.status == "reproduced (unverified paper number)"
+    rows = build_table([f]).query("metric == 'is'")
+    assert set(rows.status) == {"done"}
+    unverified = rows[~rows.paper_verified.astype(bool)]
+    assert len(unverified) == 1 and unverified.verdict.iloc[0].endswith(" [unverified]")

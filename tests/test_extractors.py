@@ -19,10 +19,12 @@ import pytest
 import torch
 from PIL import Image
 
-from ebmbench.data import digits_split, load_prepared, prepare
+from ebmbench.data import load_prepared, prepare
 from ebmbench.evaluate.disturbances import DISTURBANCES, LEVELS
-from ebmbench.evaluate.metrics import features, fid_of_features, logits_missing, score
+from ebmbench.evaluate.extractors import features, logits_missing
+from ebmbench.evaluate.scoring import fid_of_features, score
 from ebmbench.io import save_npz
+from ebmbench.sources import digits_split
 
 from . import _inception
 

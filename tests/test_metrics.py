@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ebmbench.data import load_prepared
-from ebmbench.evaluate.metrics import reconstruction_mse, score
+from ebmbench.evaluate.scoring import reconstruction_mse, score
 from ebmbench.io import SuiteError, save_npz
 
 from .test_extractors import digit_folder, inception  # noqa: F401 (fixtures: a folder dataset, offline Inception)
@@ -74,8 +74,64 @@ def test_a_digits_classifier_of_the_old_format_is_refused(digits_dir, tmp_path):
         score(tmp_path / "s" / "samples.npz", digits_dir, "digits", tmp_path / "old.pt")
 
 
+def test_the_weights_check_refuses_with_the_loaders_one_message(digits_dir, tmp_path, capsys):
+    """`score` checks --weights with the loader the scoring uses: a checkpoint without 'arch' (which
+    the check once accepted and the scoring then refused) stops before any work, with that message."""
+    from ebmbench.cli import main
+    from ebmbench.evaluate.digits_classifier import DigitsClassifier, load_digits_classifier
+    from ebmbench.io import save_torch
+
+    old = tmp_path / "old.pt"
+    save_torch(old, {"state_dict": DigitsClassifier().state_dict(), "test_accuracy": 1.0})
+    with pytest.raises(SuiteError) as loader:
+        load_digits_classifier(old)
+    save_npz(tmp_path / "s" / "samples.npz", images=np.array(load_prepared(digits_dir, "test"))[:20])
+    args = ["score", "--samples", str(tmp_path / "s" / "samples.npz"), "--data", str(digits_dir)]
+    args += ["--extractor", "digits", "--weights", str(old), "--out", str(tmp_path / "m.json")]
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip() == f"ebmbench score: error: {loader.value}"
+    assert "older ebmbench" in str(loader.value) and "retrain it with `ebmbench classifier`" in str(loader.value)
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_score_writes_the_features_exactly_where_told_and_the_table_finds_them(
+    digits_dir, digits_classifier, tmp_path, monkeypatch
+):
+    """--features names the one extra file; metrics.json records it relative to its own folder, and the
+    table resolves it there whatever the working directory (the bootstrap then bounds a single seed)."""
+    import json
+
+    from ebmbench.cli import main
+    from ebmbench.evaluate.table import build_table
+    from ebmbench.io import write_json
+
+    save_npz(tmp_path / "s" / "samples.npz", images=np.array(load_prepared(digits_dir, "test"))[:50])
+    write_json(tmp_path / "s" / "samples.json", {"method": "short_run", "dataset": "digits", "seed": 0, "status": "ok"})
+    args = ["score", "--samples", str(tmp_path / "s" / "samples.npz"), "--data", str(digits_dir)]
+    args += ["--extractor", "digits", "--weights", str(digits_classifier)]
+    assert main(args + ["--out", str(tmp_path / "plain" / "metrics.json")]) == 0
+    files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    assert files == ["metrics.json", "samples.json", "samples.npz"]
+    assert "features" not in json.loads((tmp_path / "plain" / "metrics.json").read_text())
+
+    kept = tmp_path / "run" / "kept" / "f.npz"
+    assert main(args + ["--features", str(kept), "--out", str(tmp_path / "run" / "metrics.json")]) == 0
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert kept.is_file() and m["features"] == "kept/f.npz"
+    assert sorted(p.name for p in tmp_path.rglob("*.npz")) == ["f.npz", "samples.npz"]  # nothing beside the samples
+
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    rows = {r.metric: r for r in build_table(["../run/metrics.json"]).itertuples()}
+    assert rows["fid"].estimator.startswith("raw@50") and np.isfinite(rows["fid"].half_width)  # from the features
+    assert "bootstrap over 50 samples" in rows["fid"].interval
+    plain = {r.metric: r for r in build_table(["../plain/metrics.json"]).itertuples()}
+    assert plain["fid"].estimator == "raw" and plain["fid"].half_width == np.inf  # no features: no bootstrap
+    assert rows["fid"].measured == plain["fid"].measured
+
+
 def test_inception_weights_that_are_not_a_state_dict_are_refused(digits_dir, tmp_path):
-    from ebmbench.evaluate.metrics import logits_missing
+    from ebmbench.evaluate.extractors import logits_missing
 
     (tmp_path / "w.pth").write_bytes(b"not a torch file")
     with pytest.raises(SuiteError, match="unreadable.*inception_weights"):
@@ -107,7 +163,7 @@ def _knn_precision_recall(gen: np.ndarray, ref: np.ndarray, k: int = 3) -> tuple
 def _digit_labels(split: str):
     from sklearn.datasets import load_digits
 
-    from ebmbench.data import digits_split
+    from ebmbench.sources import digits_split
 
     return load_digits().target[digits_split(1797)[0 if split == "train" else 1]]
 
@@ -138,7 +194,7 @@ def test_precision_recall_known_answers(digits_dir, digits_classifier, tmp_path)
 def test_precision_recall_equal_the_paper_definition_on_the_kept_features(digits_dir, digits_classifier, tmp_path):
     """On held-out digits (neither 0 nor 1), the suite's numbers equal the k-NN definition computed here from
     the digits embedding; adding them leaves FID, KID and IS unchanged."""
-    from ebmbench.evaluate.metrics import features
+    from ebmbench.evaluate.extractors import features
 
     test = np.array(load_prepared(digits_dir, "test"))
     save_npz(tmp_path / "s" / "samples.npz", images=test)
@@ -158,13 +214,13 @@ def test_precision_recall_equal_the_paper_definition_on_the_kept_features(digits
     # and they equal torch-fidelity's own prc=True, here on its full-matrix path (what a GPU run would take)
     import torch_fidelity
 
-    from ebmbench.evaluate.metrics import _Images, extractor_spec
+    from ebmbench.evaluate.extractors import ImagesDataset, extractor_spec
 
     kw, _ = extractor_spec("digits", digits_classifier)
     train = np.array(load_prepared(digits_dir, "train"))
     theirs = torch_fidelity.calculate_metrics(
-        input1=_Images(test),
-        input2=_Images(train),
+        input1=ImagesDataset(test),
+        input2=ImagesDataset(train),
         prc=True,
         cuda=False,
         save_cpu_ram=False,
@@ -242,7 +298,7 @@ def test_table_has_precision_and_recall_rows_and_the_gate_ignores_them(tmp_path)
         0.0707, abs=1e-4
     )
     assert rows["recall"].measured == pytest.approx(0.3) and rows["recall"].n_seeds == 2
-    assert rows["precision"].status == "no paper number" and rows["precision"].extractor == "digitsclf-test"
+    assert rows["precision"].status == "done" and rows["precision"].extractor == "digitsclf-test"
     assert list(df.metric) == ["fid", "kid", "precision", "recall"]
     expected = tmp_path / "expected.csv"
     pd.DataFrame(

@@ -154,20 +154,20 @@ def test_method_chain_peak_memory_is_flat_in_steps():
 def test_second_score_reuses_the_cached_reference_features(digits_dir, digits_classifier, tmp_path, monkeypatch):
     # Reference features are cached per dataset x extractor (--cache): a second score sends only
     # the generated images through the extractor.
-    from ebmbench.evaluate import metrics
+    from ebmbench.evaluate import extractors, scoring
 
     rng = np.random.default_rng(0)
     samples = tmp_path / "samples.npz"
     np.savez(samples, images=rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8))
     seen = []
-    forward = metrics.DigitsFeatureExtractor.forward
+    forward = extractors.DigitsFeatureExtractor.forward
     monkeypatch.setattr(
-        metrics.DigitsFeatureExtractor, "forward", lambda self, x: seen.append(len(x)) or forward(self, x)
+        extractors.DigitsFeatureExtractor, "forward", lambda self, x: seen.append(len(x)) or forward(self, x)
     )
     counts = []
     for _ in range(2):
         seen.clear()
-        metrics.score(samples, digits_dir, "digits", weights=str(digits_classifier), cache_dir=tmp_path / "cache")
+        scoring.score(samples, digits_dir, "digits", weights=str(digits_classifier), cache_dir=tmp_path / "cache")
         counts.append(sum(seen))
     n_ref = len(np.load(digits_dir / "train.npy", mmap_mode="r"))
     assert counts == [40 + n_ref, 40]

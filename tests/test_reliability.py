@@ -318,7 +318,8 @@ def test_atomic_path_publishes_only_complete_files(tmp_path):
 
 
 def table_csv(path, rows):
-    cols = ["method", "dataset", "metric", "measured", "status", "paper", "paper_source", "paper_tolerance"]
+    cols = ["method", "dataset", "metric", "measured", "status", "paper", "paper_source", "paper_tolerance", "verdict"]
+    rows = [r + (None,) * (len(cols) - len(r)) for r in rows]  # no verdict unless given
     pd.DataFrame([dict(zip(cols, r, strict=True)) for r in rows], columns=cols).to_csv(path, index=False)
 
 
@@ -331,13 +332,13 @@ def test_gate_fails_only_on_the_regressed_metric(tmp_path, capsys):
                 "digits",
                 "fid",
                 520.0,
-                "no paper number",
+                "done",
                 None,
                 None,
                 None,
             ),  # regressed: expected 400 +- 20 %
-            ("short_run", "digits", "is", 7.5, "no paper number", None, None, None),  # improved: expected 5 +- 20 %
-            ("short_run", "digits", "kid", 21000.0, "no paper number", None, None, None),  # within tolerance
+            ("short_run", "digits", "is", 7.5, "done", None, None, None),  # improved: expected 5 +- 20 %
+            ("short_run", "digits", "kid", 21000.0, "done", None, None, None),  # within tolerance
         ],
     )
     pd.DataFrame(
@@ -363,14 +364,39 @@ def test_gate_counts_a_missing_or_diverged_metric_as_a_failure(tmp_path, capsys)
     assert "2 regression" in capsys.readouterr().out
 
 
-def test_gate_against_paper_uses_each_numbers_tolerance(tmp_path, capsys):
+def test_gate_against_paper_fails_on_a_worse_verdict_and_passes_on_reproduced(tmp_path, capsys):
+    """The paper gate reads the verdict, not a tolerance band: a measurement 19 % off the paper whose
+    interval still covers it passes, one 13 % off with a tight interval fails."""
     table_csv(
         tmp_path / "table.csv",
         [
-            ("short_run", "celeba64", "fid", 26.0, "gap", 23.02, "Dual-MCMC T1", 0.20),  # within its 20 %
-            ("short_run", "cifar10", "is", 5.0, "gap", 6.21, "Dual-MCMC T1", 0.10),  # IS 19 % low: fails
+            ("short_run", "celeba64", "fid", 27.4, "done", 23.02, "Dual-MCMC T1", 0.10, "reproduced"),
+            ("short_run", "cifar10", "is", 5.4, "done", 6.21, "Dual-MCMC T1", 0.20, "worse (-3.1 widths)"),
+            ("short_run", "svhn", "fid", 16.0, "done", 20.0, "T", 0.10, "better (-2.0 widths) [unverified]"),
+            ("short_run", "cifar10", "fid", 50.0, "done", 44.5, "T", 0.10, "inconclusive"),
+            ("dual_mcmc", "cifar10", "fid", None, "not run", 15.89, "Dual-MCMC T1", 0.10, "not run"),
         ],
     )
     assert main(["check", str(tmp_path / "table.csv"), "--against", "paper"]) == 1
     out = capsys.readouterr().out
-    assert "cifar10/is" in out and "celeba64" not in out
+    assert "cifar10/is" in out and "verdict: worse (-3.1 widths)" in out and "1 regression" in out
+    assert "celeba64" not in out and "svhn" not in out and "cifar10/fid" not in out and "dual_mcmc" not in out
+    table_csv(
+        tmp_path / "ok.csv",
+        [("short_run", "celeba64", "fid", 27.4, "done", 23.02, "Dual-MCMC T1", 0.10, "reproduced [unverified]")],
+    )
+    assert main(["check", str(tmp_path / "ok.csv"), "--against", "paper"]) == 0
+    assert "no verdict worse than the paper" in capsys.readouterr().out
+
+
+def test_gate_against_paper_fails_on_a_diverged_or_valueless_run(tmp_path, capsys):
+    table_csv(
+        tmp_path / "table.csv",
+        [
+            ("short_run", "cifar10", "fid", None, "diverged", 44.5, "T", 0.10, "diverged"),
+            ("short_run", "cifar10", "is", None, "unavailable (seed 0: too few)", 6.21, "T", 0.10, "not run"),
+        ],
+    )
+    assert main(["check", str(tmp_path / "table.csv"), "--against", "paper"]) == 1
+    out = capsys.readouterr().out
+    assert "status: diverged" in out and "status: unavailable (seed 0: too few)" in out and "2 regression" in out

@@ -7,16 +7,8 @@ import pytest
 import torch
 from scipy import linalg
 
-from ebmbench.evaluate.verdicts import (
-    FID,
-    VERDICTS,
-    combine,
-    estimate_fid,
-    fid_infinity,
-    inception_score,
-    verdict,
-    verdict_class,
-)
+from ebmbench.evaluate.intervals import FID, combine, estimate_fid, fid_infinity, inception_score
+from ebmbench.evaluate.verdicts import VERDICTS, verdict, verdict_class
 from ebmbench.torch_compat import import_torch_fidelity
 
 import_torch_fidelity()
@@ -135,13 +127,14 @@ def test_verdict_classes(case, want):
 
 
 def test_score_keeps_the_features_behind_its_numbers(tmp_path, digits_dir, digits_classifier):
-    """features.npz reproduces score's FID and IS exactly: the bootstrap resamples what was scored."""
-    from ebmbench.evaluate.metrics import score
+    """The kept features reproduce score's FID and IS exactly: the bootstrap resamples what was scored."""
+    from ebmbench.evaluate.scoring import score
     from ebmbench.sampling import uniform_noise
 
     uniform_noise(digits_dir, 200, tmp_path / "noise", seed=0)
-    m = score(tmp_path / "noise" / "samples.npz", digits_dir, "digits", digits_classifier)
-    with np.load(m["features"]) as k:
+    kept = tmp_path / "noise" / "features.npz"
+    m = score(tmp_path / "noise" / "samples.npz", digits_dir, "digits", digits_classifier, features_path=kept)
+    with np.load(kept) as k:
         assert k[f"gen_{k['fid_layer']}"].shape[0] == 200
         assert FID(k[f"gen_{k['fid_layer']}"], k["ref_mu"], k["ref_sigma"])() == pytest.approx(m["fid"], rel=1e-5)
         assert inception_score(k[f"gen_{k['isc_layer']}"].astype(np.float64)) == pytest.approx(m["is"], rel=1e-5)
@@ -189,7 +182,8 @@ def test_each_verdict_class_from_a_constructed_table(tmp_path, monkeypatch):
 
     files, numbers = _constructed(tmp_path)
     monkeypatch.setattr(table, "all_paper_numbers", lambda: numbers)
-    df = table.build_table(files, datasets=["digits"], out=tmp_path / "results" / "table.csv")
+    html, tables = tmp_path / "pages" / "v.html", tmp_path / "shapes"
+    df = table.build_table(files, ["digits"], tmp_path / "results" / "table.csv", html, tables)
     with_paper = df.dropna(subset=["paper"])
     got = dict(zip(with_paper["paper_method"], with_paper["verdict"], strict=True))
     assert got == {
@@ -203,8 +197,59 @@ def test_each_verdict_class_from_a_constructed_table(tmp_path, monkeypatch):
     }
     row = df[df["paper_method"] == "close"].iloc[0]
     assert row["half_width"] == pytest.approx(4.302653 * 2 / np.sqrt(3), rel=1e-6) and row["estimator"] == "raw"
-    # the source table as the "paper" printed it, and the coloured verdict page
-    paper = pd.read_csv(tmp_path / "results" / "paper_tables" / "t.csv", index_col=0)
+    # the source table as the "paper" printed it, and the coloured verdict page, where they were asked for
+    paper = pd.read_csv(tables / "t.csv", index_col=0)
     assert paper.loc["close", "digits FID"] == "102 ± 5 (104) reproduced"
     assert paper.loc["absent", "digits FID"] == "not run (50)"
-    assert "#ffcdd2" in (tmp_path / "results" / "verdicts.html").read_text()  # a worse row, in red
+    assert "#ffcdd2" in html.read_text()  # a worse row, in red
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["table.csv"]  # nothing beside the table
+
+
+def test_status_says_what_ran_and_the_verdict_alone_compares(tmp_path, monkeypatch):
+    """done / diverged / not run / reference, one per kind of row; whatever the paper says, a measured
+    row is `done`: "reproduced", "better" and "gap" live in the verdict column only."""
+    import ebmbench.evaluate.table as table
+    from ebmbench.io import write_json
+
+    files, numbers = _constructed(tmp_path)
+    files.append(tmp_path / "noise.json")
+    write_json(
+        files[-1],
+        {
+            "method": "uniform_noise",
+            "dataset": "digits",
+            "status": "ok",
+            "fid": 7000.0,
+            "n_generated": 1000,
+            "n_reference": 1497,
+            "extractor": "x",
+        },
+    )
+    monkeypatch.setattr(table, "all_paper_numbers", lambda: numbers)
+    df = table.build_table(files, ["digits"])
+    by_label = dict(zip(df["paper_method"].fillna(df["method"]), df["status"], strict=True))
+    assert by_label == {
+        **dict.fromkeys(("close", "high", "low", "tiny", "unchecked"), "done"),
+        "broken": "diverged",
+        "latent_ebm": "diverged",  # its other metrics, no paper number: diverged all the same
+        "absent": "not run",
+        "uniform_noise": "reference",
+    }
+    assert set(df["status"]) == {"done", "diverged", "not run", "reference"}
+    high = df[df["paper_method"] == "high"].iloc[0]
+    assert high["difference"] == pytest.approx(22.0) and high["verdict"] == "worse (+2.2 widths)"
+    assert df[df["paper_method"] == "unchecked"].iloc[0]["verdict"].endswith("[unverified]")
+
+
+def test_table_cli_writes_the_verdict_page_and_paper_tables_only_where_told(tmp_path):
+    from ebmbench.cli import main
+
+    files, _ = _constructed(tmp_path / "m")
+    assert main(["table", *map(str, files), "--out", str(tmp_path / "a" / "table.csv")]) == 0
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["table.csv"]
+    assert not (tmp_path / "verdicts.html").exists() and not (tmp_path / "paper_tables").exists()
+    html, tables = tmp_path / "x" / "page.html", tmp_path / "y" / "tables"
+    args = ["table", *map(str, files), "--out", str(tmp_path / "b" / "table.csv")]
+    assert main(args + ["--verdicts-html", str(html), "--paper-tables", str(tables)]) == 0
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["table.csv"]
+    assert html.read_text().startswith("<html>") and sorted(tables.glob("*.md")) and sorted(tables.glob("*.csv"))

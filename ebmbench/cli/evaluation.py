@@ -4,18 +4,7 @@ extractor-agreement check, the cost table and the comparison page."""
 import argparse
 import json
 
-from ..checks import (
-    at_least,
-    cache_entries,
-    device,
-    digits_weights,
-    input_file,
-    metrics_record,
-    out_file,
-    out_folder,
-    prepared,
-    samples_match_data,
-)
+from ..checks import at_least, device, input_file, out_file, out_folder, prepared
 from ..io import SuiteError
 from .command import Command, set_threads
 
@@ -44,7 +33,7 @@ class Classifier(Command):
     @staticmethod
     def run(a):
         set_threads(a.threads)
-        from ..evaluate.metrics import train_digits_classifier
+        from ..evaluate.digits_classifier import train_digits_classifier
 
         print(json.dumps(train_digits_classifier(a.data, a.out)))
 
@@ -70,10 +59,18 @@ class Score(Command):
             default=True,
             help="also compute precision and recall (k=3 nearest neighbours on the FID features; default: on)",
         )
+        p.add_argument(
+            "--features",
+            help="also keep the features behind FID and IS in this .npz, for the table's bootstrap "
+            "(recorded in metrics.json relative to its folder); not given: nothing extra is written",
+        )
         p.add_argument("--out", required=True)
 
     @staticmethod
     def check(a):
+        from ..evaluate.digits_classifier import digits_weights
+        from ..evaluate.scoring import cache_entries, samples_match_data
+
         at_least("--threads", a.threads)
         device(a.device)
         samples = input_file(a.samples, "sample file")
@@ -92,17 +89,21 @@ class Score(Command):
             input_file(a.recon, "reconstruction file (--recon)")
         if a.cache is not None:
             out_folder(a.cache, "--cache")
-            cache_entries(a.cache, f"{info['name']}-train-{info['sha256'][:16]}")
+            cache_entries(a.cache, info)
+        if a.features is not None:
+            out_file(a.features, "--features")
         out_file(a.out)
 
     @staticmethod
     def run(a):
         set_threads(a.threads)
-        from ..evaluate.metrics import score
+        from ..evaluate.scoring import features_record, score
         from ..io import write_json
         from ..provenance import provenance
 
-        m = score(a.samples, a.data, a.extractor, a.weights, a.cache, a.device, a.recon, a.precision_recall)
+        m = score(a.samples, a.data, a.extractor, a.weights, a.cache, a.device, a.recon, a.precision_recall, a.features)
+        if a.features is not None:
+            m["features"] = features_record(a.features, a.out)
         write_json(a.out, {**m, "provenance": provenance(a.samples, a.device)})
         print(json.dumps(m))
 
@@ -115,12 +116,21 @@ class Table(Command):
     @staticmethod
     def arguments(p):
         p.add_argument("metrics", nargs="*", help="metrics.json files (results/<dataset>/<method>/seed<k>/...)")
-        p.add_argument("--datasets", nargs="*", default=[], help="datasets whose paper-only rows to list")
+        p.add_argument(
+            "--datasets", nargs="*", default=[], help="list these datasets' paper numbers without a run (not run)"
+        )
         p.add_argument("--out", required=True)
         p.add_argument("--orderings", help="also write the papers' method-vs-baseline orderings, measured, to this CSV")
+        p.add_argument("--verdicts-html", help="also write the table coloured by verdict to this HTML page")
+        p.add_argument(
+            "--paper-tables",
+            help="also write each paper's source table with the verdicts (CSV, Markdown) into this folder",
+        )
 
     @staticmethod
     def check(a):
+        from ..evaluate.scoring import metrics_record
+
         if not a.metrics:
             raise SuiteError("table needs at least one metrics.json file; none were given (did the score steps run?).")
         seen = {}
@@ -136,14 +146,19 @@ class Table(Command):
         out_file(a.out)
         if a.orderings is not None:  # checked before the table is written, not after
             out_file(a.orderings, "--orderings")
+        if a.verdicts_html is not None:
+            out_file(a.verdicts_html, "--verdicts-html")
+        if a.paper_tables is not None:
+            out_folder(a.paper_tables, "--paper-tables")
 
     @staticmethod
     def run(a):
         import pandas as pd
 
-        from ..evaluate.table import build_orderings, build_table, format_orderings
+        from ..evaluate.orderings import build_orderings, format_orderings
+        from ..evaluate.table import build_table
 
-        df = build_table(a.metrics, a.datasets, a.out)
+        df = build_table(a.metrics, a.datasets, a.out, a.verdicts_html, a.paper_tables)
         shown = ["method", "ablates", "dataset", "metric", "measured", "half_width", "n_seeds", "paper", "verdict"]
         with pd.option_context("display.width", 220, "display.max_columns", 20):
             # empty cells print blank, not NaN: a reader of the log sees "no value", not a broken number
@@ -152,7 +167,7 @@ class Table(Command):
 
 
 class Check(Command):
-    """regression gate: fail when a metric got worse than expected"""
+    """regression gate: fail when a metric got worse than expected (or than the paper, by its verdict)"""
 
     name = "check"
 
@@ -173,11 +188,16 @@ class Check(Command):
 
         failures = check(a.table, a.against)
         for f in failures:
+            band = "paper" if f["tolerance"] is None else "expected"
+            band += f" {f['expected']:.6g}" + ("" if f["tolerance"] is None else f" +- {f['tolerance']:.0%}")
             print(
                 f"REGRESSION {f['method']}/{f['dataset']}/{f['metric']}: measured {f['measured']:.6g}, "
-                f"expected {f['expected']:.6g} +- {f['tolerance']:.0%}: {f['problem']} ({f['reason']})"
+                f"{band}: {f['problem']} ({f['reason']})"
             )
-        print(f"{len(failures)} regression(s)" if failures else "all metrics within tolerance")
+        if failures:
+            print(f"{len(failures)} regression(s)")
+        else:
+            print("no verdict worse than the paper" if a.against == "paper" else "all metrics within tolerance")
         return 1 if failures else 0
 
 
@@ -200,6 +220,8 @@ class Agreement(Command):
 
     @staticmethod
     def check(a):
+        from ..evaluate.digits_classifier import digits_weights
+
         at_least("--threads", a.threads)
         at_least("--epochs", a.epochs)
         for f in a.samples:

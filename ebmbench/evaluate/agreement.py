@@ -15,17 +15,17 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from ..data import load_prepared
-from ..io import SuiteError, load_images_npz, read_json
-from .metrics import features, fid_of_features, load_digits_classifier, train_digits_classifier
+from ..io import SuiteError, load_images_npz
+from .digits_classifier import load_digits_classifier, train_digits_classifier
+from .extractors import features
+from .scoring import fid_of_features, run_labels
 
 # The independent instruments: (architecture, seed); the default is whatever --weights holds.
 ALTERNATIVES = {"conv-seed1": ("conv", 1), "lenet-seed0": ("lenet", 0)}
 
 
 def run_label(samples_path: Path) -> str:
-    labels_path = samples_path.with_name("samples.json")
-    labels = read_json(labels_path) if labels_path.exists() else {}
-    return labels.get("method") or samples_path.parent.name
+    return run_labels(samples_path).get("method") or samples_path.parent.name
 
 
 def _alternative(work: Path, data_dir, name: str, epochs: int) -> Path:

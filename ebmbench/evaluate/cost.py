@@ -1,5 +1,5 @@
 """The cost table: Snakemake's own `benchmark:` records of the train, sample and score jobs, summed per
-dataset x method (issue 16). Nothing here times anything: the records are Snakemake's.
+dataset x method. Nothing here times anything: the records are Snakemake's.
 
 Layout read (written by the rules' `benchmark:` directives):
     <root>/<rule>/<dataset>/<method>/seed<seed>.tsv      train, sample, score of a run

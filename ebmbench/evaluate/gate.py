@@ -1,9 +1,13 @@
-"""The metric regression gate: compare a table with expected values (or with the paper numbers)
-and list every metric that moved past its tolerance in the bad direction.
+"""The metric regression gate: compare a table with expected values, or with the papers through
+their verdicts, and list every metric that fails.
 
-Expected file (CSV): method, dataset, metric, expected, tolerance, reason -- tolerance relative
-(0.5 = 50 %), reason says how it was measured. A better value never fails; a missing or diverged
-row does.
+--against EXPECTED.csv: method, dataset, metric, expected, tolerance, reason -- tolerance relative
+(0.5 = 50 %), reason says how it was measured. A measured value past its tolerance in the bad
+direction fails; a better value never does; a missing or diverged row does.
+
+--against paper: every paper number the suite ran (status other than `not run`) is judged by its
+verdict (ebmbench.evaluate.verdicts), the table's one comparison with the paper: `worse` fails, and
+so do a diverged run and a row without a measured value; reproduced, better and inconclusive pass.
 """
 
 import math
@@ -11,7 +15,8 @@ import math
 import pandas as pd
 
 from ..io import SuiteError
-from .table import LOWER_IS_BETTER
+from .scoring import LOWER_IS_BETTER
+from .verdicts import VERDICTS, verdict_class
 
 EXPECTED_COLUMNS = {"method", "dataset", "metric", "expected", "tolerance", "reason"}
 
@@ -58,38 +63,62 @@ def _check_expected(path, line: int, e: dict) -> None:
         e[col] = float(v)
 
 
-def check(table_path, against) -> list[dict]:
-    table = _read(table_path, "table", {"method", "dataset", "metric", "measured", "status"})
-    if against == "paper":
-        rows = table[table["paper"].notna() & table["measured"].notna()]
-        expected = [
-            {
-                "method": r.method,
-                "dataset": r.dataset,
-                "metric": r.metric,
-                "expected": r.paper,
-                "tolerance": r.paper_tolerance,
-                "reason": f"paper: {r.paper_source}",
-            }
-            for r in rows.itertuples()
-        ]
-    else:
-        expected = _read(against, "expected values", EXPECTED_COLUMNS).to_dict("records")
-        for i, e in enumerate(expected, start=2):  # line 1 is the header
-            _check_expected(against, i, e)
-    if not expected:  # "all within tolerance" over nothing would pass any table
-        what = "has no paper number with a measured value" if against == "paper" else f"has no rows: {against}"
+def check_paper(table_path) -> list[dict]:
+    """The paper gate: each paper number with a run here, failing on a `worse` verdict, a diverged
+    run or a missing value (tolerance None: the verdict's interval is the band)."""
+    table = _read(table_path, "table", {"method", "dataset", "metric", "measured", "status", "paper", "verdict"})
+    rows = table[table["paper"].notna() & (table["status"] != "not run")]
+    if rows.empty:  # "no verdict worse" over nothing would pass any table
         raise SuiteError(
-            f"the gate compared zero rows: {table_path} {what}. Check that the table and the expected "
-            f"values name the same methods and datasets."
+            f"the gate compared zero rows: {table_path} has no paper number with a run here. Check that the "
+            f"table was built from runs on the papers' datasets."
+        )
+    failures = []
+    for line, r in rows.iterrows():
+        e = {
+            "method": r["method"],
+            "dataset": r["dataset"],
+            "metric": r["metric"],
+            "expected": r["paper"],
+            "tolerance": None,
+            "reason": f"paper: {r.get('paper_source', '?')}",
+        }
+        v = r["verdict"] if isinstance(r["verdict"], str) else ""
+        if v and not v.startswith(VERDICTS):
+            raise SuiteError(
+                f"table {table_path}, line {line + 2}: verdict {v!r} is not one of {', '.join(VERDICTS)}; "
+                f"rebuild the table with `ebmbench table`."
+            )
+        estimate = r.get("estimate", math.nan)
+        measured = r["measured"] if pd.isna(estimate) else estimate
+        if not v:
+            failures.append(
+                {**e, "measured": measured, "problem": "no verdict; rebuild the table with `ebmbench table`"}
+            )
+        elif verdict_class(v) == "diverged" or pd.isna(r["measured"]):
+            failures.append({**e, "measured": measured, "problem": f"no measured value (status: {r['status']})"})
+        elif verdict_class(v) == "worse":
+            failures.append({**e, "measured": measured, "problem": f"verdict: {v}"})
+    return failures
+
+
+def check(table_path, against) -> list[dict]:
+    if against == "paper":
+        return check_paper(table_path)
+    table = _read(table_path, "table", {"method", "dataset", "metric", "measured", "status"})
+    expected = _read(against, "expected values", EXPECTED_COLUMNS).to_dict("records")
+    for i, e in enumerate(expected, start=2):  # line 1 is the header
+        _check_expected(against, i, e)
+    if not expected:  # "all within tolerance" over nothing would pass any table
+        raise SuiteError(
+            f"the gate compared zero rows: {table_path} has no rows: {against}. Check that the table and the "
+            f"expected values name the same methods and datasets."
         )
     failures = []
     for e in expected:
         hit = table[
             (table["method"] == e["method"]) & (table["dataset"] == e["dataset"]) & (table["metric"] == e["metric"])
         ]
-        if against == "paper":
-            hit = hit[hit["paper"] == e["expected"]]
         measured = hit["measured"].iloc[0] if len(hit) else math.nan
         status = hit["status"].iloc[0] if len(hit) else "missing"
         if status == "diverged" or math.isnan(measured):

@@ -1,13 +1,17 @@
-"""Keep what torch-fidelity computed FID and IS from, so the verdict can bootstrap without a second
-pass through the feature extractor (the expensive part: Inception-v3 runs at ~5-8 images/s on a CPU).
+"""The kept features: what torch-fidelity computed FID and IS from, written at scoring time and read
+by the table, so the verdict can bootstrap without a second pass through the feature extractor (the
+expensive part of scoring).
 
 `calculate_metrics_keeping` calls torch-fidelity's own `calculate_metrics` unchanged, recording the
 return values of the two steps inside it that produce the features and the FID statistics, so the
-metrics are bit-identical to a plain call. The record is written to `features.npz`:
+metrics are bit-identical to a plain call. The record is written where `score --features` names
+(features.npz in the workflow's run folder):
   gen_<layer>   generated-image features of every layer torch-fidelity extracted (float32)
   fid_layer     name of the FID layer; ref_mu, ref_sigma: the reference statistics (float64)
   isc_layer     name of the IS layer (absent where IS was not computed)
 """
+
+from pathlib import Path
 
 import numpy as np
 
@@ -55,7 +59,7 @@ def calculate_metrics_keeping(**kwargs) -> tuple[dict, dict]:
 
 
 def save_kept(path, record: dict | None) -> str:
-    """Write features.npz (an empty one for a run without numbers, e.g. diverged); return its path."""
+    """Write the kept features (an empty file for a run without numbers, e.g. diverged); return its path."""
     arrays = {}
     if record and 1 in record["features"] and len(record["fid"]) == 2:
         for layer, feats in record["features"][1].items():
@@ -66,3 +70,11 @@ def save_kept(path, record: dict | None) -> str:
             arrays["isc_layer"] = np.array(record["isc_layer"])
     save_npz(path, **arrays)
     return str(path)
+
+
+def load_kept(path) -> dict | None:
+    """The kept features as `save_kept` wrote them; None where absent or empty."""
+    if not path or not Path(path).exists():
+        return None
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files} if "fid_layer" in f.files else None

@@ -10,7 +10,8 @@ place (the method files keep only their algorithms). Columns:
   protocol          FID implementation, #generated vs #reference, reference split, reduction
   n_generated       images the paper scored (empty: not stated); FID is compared at this N
   verified          true | false (false where docs/papers.md marks it UNVERIFIED)
-  tolerance         relative band of the table's `status` column
+  tolerance         relative band quoted beside the number (data in the table's `paper_tolerance`;
+                    the comparison with the paper is the verdict)
   allowance         relative widening of the measured interval before the verdict (protocol gap)
   allowance_reason  why that allowance (required when it is not 0)
 Validated on load; a bad row stops with its line number and what to fix. A row the suite compares
@@ -80,7 +81,7 @@ class PaperNumber:
     source: str  # paper and table
     protocol: str  # FID implementation, #generated vs #reference, reference split, reduction
     verified: bool = True  # False where docs/papers.md marks the number UNVERIFIED
-    tolerance: float = 0.10  # relative band of the table's `status` column
+    tolerance: float = 0.10  # relative band, shown in the table's `paper_tolerance` (the verdict compares)
     n_generated: int | None = None  # images the paper scored; FID is compared at this N
     allowance: float = 0.0  # relative widening of the measured interval for the verdict
     allowance_reason: str = ""  # the protocol difference the allowance covers

@@ -1,13 +1,14 @@
-"""Each source table of the paper numbers, in the shape its paper printed it, with our verdicts.
+"""The verdicts as a reader holds them beside the papers: each source table of the paper numbers in
+the shape its paper printed it, and the comparison table coloured by verdict.
 
 For every source (e.g. "Pang et al. 2020 Table 1"): the paper's rows (its methods and baselines,
 in the order they appear in the paper-number data) x its columns (dataset x metric), each cell
   `measured ± half-width (paper value) verdict`   where the suite has a run,
   `not run (paper value)`                         where it has none,
   `-`                                             where the paper printed no number.
-Written as CSV and Markdown under results/paper_tables/, plus `verdicts.html` beside table.csv:
-the comparison table coloured by verdict class (the report shows it first, after the comparison
-page).
+Written as CSV and Markdown into the folder `table --paper-tables` names; `table --verdicts-html`
+names the coloured page (the report shows it first, after the comparison page). The colour is the
+verdict's class; the table's `status` (what ran) is not a comparison with the paper.
 """
 
 import html
@@ -68,6 +69,7 @@ def _markdown(table: pd.DataFrame) -> str:
 
 
 def write_paper_tables(df: pd.DataFrame, numbers: list, out_dir) -> list[Path]:
+    """Each source table as <slug>.csv and <slug>.md in out_dir; returns the files written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -77,8 +79,12 @@ def write_paper_tables(df: pd.DataFrame, numbers: list, out_dir) -> list[Path]:
             table.to_csv(tmp)
         write_text(out_dir / f"{slug(source)}.md", f"# {source}\n\n" + _markdown(table))
         written += [out_dir / f"{slug(source)}.csv", out_dir / f"{slug(source)}.md"]
-    write_text(out_dir.parent / "verdicts.html", verdict_html(df))
     return written
+
+
+def write_verdicts_html(df: pd.DataFrame, path) -> None:
+    """The page `verdict_html` makes, written to path."""
+    write_text(path, verdict_html(df))
 
 
 def verdict_html(df: pd.DataFrame) -> str:
@@ -87,6 +93,7 @@ def verdict_html(df: pd.DataFrame) -> str:
         "method",
         "dataset",
         "metric",
+        "status",
         "measured",
         "n_generated",
         "estimate",
