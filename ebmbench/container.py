@@ -202,9 +202,9 @@ def build_image(method: str, out, wheelhouse, base_image: str = DEFAULT_BASE, ex
 
 # Variables that choose the numeric libraries' kernels and thread counts (Snakemake sets the thread
 # counts for a job). A container starts without the host's environment; passed by name (`-e NAME`,
-# only where the host sets it), they make the image compute what the host would: with the host's
-# OPENBLAS_CORETYPE=Haswell and the image on its own choice (SkylakeX on an AVX-512 CPU), np.cov of
-# the same features differed in the last bits (measured, test_workflow_in_container_equals_local).
+# only where the host sets it), they make the image compute what the host would: with another
+# OpenBLAS kernel choice, np.cov of the same features can differ in the last bits
+# (test_workflow_in_container_equals_local checks the numbers agree).
 NUMERIC_ENV = (
     "OPENBLAS_CORETYPE",
     "OPENBLAS_L2_SIZE",

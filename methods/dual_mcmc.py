@@ -321,7 +321,7 @@ class DualMCMC(Method):
                 ResGenerator(cfg.nz, cfg.ngf, h, c),
                 ConvInference(cfg.nz, cfg.nif, h, c),
             )
-        elif cfg.arch == "dcgan":  # CPU-sized stand-ins: ~10x cheaper per Langevin step at 32x32
+        elif cfg.arch == "dcgan":  # CPU-sized stand-ins for the digits preset
             n_up = int(math.log2(h // 4))
             layers = [(cfg.ngf * 2 ** (n_up - 1), 4, 1, 0)] + [
                 (cfg.ngf * 2 ** (n_up - 2 - k), 4, 2, 1) for k in range(n_up - 1)

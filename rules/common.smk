@@ -103,7 +103,7 @@ def comparison_dirs(w, input):
     return list(dict.fromkeys(os.path.dirname(f) for f in input))
 
 
-# --- containers and cluster resources (README, "Containers and clusters") ---------------------------
+# --- containers and cluster resources (docs/containers-and-clusters.md) ---------------------------
 def in_container():
     return config["container"] == "docker"
 

@@ -73,7 +73,7 @@ class ImagesDataset(torch.utils.data.Dataset):
 
 INCEPTION_REMEDY = (
     "set metrics.inception_weights to a local copy of torch-fidelity's weights file "
-    "(weights-inception-2015-12-05-6726825d.pth, see the README) or leave it empty to download"
+    "(weights-inception-2015-12-05-6726825d.pth, see docs/paper-runs.md) or leave it empty to download"
 )
 
 

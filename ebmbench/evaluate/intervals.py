@@ -81,7 +81,7 @@ class FID:
 def _one_thread(fn):
     """Run with one BLAS thread when the features are small (the digits classifier's 128): many small
     products, for which OpenBLAS's threads cost more than they save on a loaded machine with few
-    cores. Inception's 2048-d features keep all threads."""
+    cores (docs/performance.md). Inception's 2048-d features keep all threads."""
 
     def wrapped(*args, **kwargs):
         with threadpool_limits(1 if np.shape(args[0])[1] <= 256 else None):
