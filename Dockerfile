@@ -35,7 +35,10 @@ COPY ebmbench/ /opt/ebmbench/ebmbench/
 COPY methods/ /opt/ebmbench/ebmbench/methods/
 COPY config/schema.yaml /opt/ebmbench/config/schema.yaml
 COPY pyproject.toml /opt/ebmbench/pyproject.toml
+# A plug-in method's own package (empty for the built-ins), registered by EBMBENCH_PLUGINS below.
+COPY plugins/ /opt/plugins/
 ARG METHOD
+ARG PLUGINS=""
 ARG IMAGE_TAG=""
 # The commit the image was built from (its files are identical for every commit with the same tag).
 ARG GIT_COMMIT=""
@@ -43,7 +46,8 @@ ARG GIT_DIRTY=""
 LABEL org.ebmbench.method="${METHOD}" org.ebmbench.tag="${IMAGE_TAG}"
 # HOME and caches in /tmp: `docker run --user UID:GID` runs as a user the image does not know.
 ENV PATH=/opt/venv/bin:$PATH \
-    PYTHONPATH=/opt/ebmbench \
+    PYTHONPATH=/opt/ebmbench:/opt/plugins \
+    EBMBENCH_PLUGINS=${PLUGINS} \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp \
     MPLCONFIGDIR=/tmp/matplotlib \

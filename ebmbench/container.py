@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from .io import SuiteError, write_json
+from .registry import registry
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: Dockerfile, envs/, ebmbench/, methods/
 # the CLI checks --spec against the schema; pyproject.toml gives the version recorded in metrics.json
@@ -37,11 +38,14 @@ def _sha(path: Path) -> str:
 
 
 def method_modules(method: str, root: Path = ROOT) -> list[str]:
-    """methods/<file>.py of `method` (from the registry) and every methods module it imports."""
+    """methods/<file>.py of built-in `method` and every methods module it imports; none for a plug-in
+    (its own package travels instead: `plugin_files`)."""
     from ebmbench.methods import METHODS
 
     if method not in METHODS:
-        raise SuiteError(f"unknown method '{method}'; known methods: {', '.join(sorted(METHODS))}.")
+        if method in registry():
+            return []
+        raise SuiteError(f"unknown method '{method}'; known methods: {', '.join(sorted(registry()))}.")
     todo, seen = [METHODS[method].split(":")[0].split(".")[-1]], set()
     while todo:
         name = todo.pop()
@@ -65,10 +69,35 @@ def image_files(method: str, root: Path = ROOT) -> list[str]:
     return [*SHARED, *package, "methods/__init__.py", *method_modules(method, root)]
 
 
+def plugin_files(method: str) -> dict[str, Path]:
+    """A plug-in method's package, as build-context paths (plugins/<package>/...) -> its files; the
+    image puts plugins/ on PYTHONPATH and registers the method through EBMBENCH_PLUGINS."""
+    import importlib.util
+
+    entry = registry().get(method)
+    if entry is None or not entry.plugin:
+        return {}
+    top = entry.target.split(":")[0].split(".")[0]
+    spec = importlib.util.find_spec(top)
+    if spec is None:
+        raise SuiteError(f"the package '{top}' of plug-in method '{method}' ({entry.source}) is not importable.")
+    if spec.submodule_search_locations:  # a package: every .py file in it
+        folder = Path(next(iter(spec.submodule_search_locations)))
+        return {f"plugins/{top}/{f.relative_to(folder)}": f for f in sorted(folder.rglob("*.py"))}
+    return {f"plugins/{top}.py": Path(spec.origin)}
+
+
+def image_plugins(method: str) -> str:
+    """The EBMBENCH_PLUGINS value the image of `method` needs ("" for a built-in)."""
+    entry = registry().get(method)
+    return f"{method}={entry.target}" if entry is not None and entry.plugin else ""
+
+
 def image_inputs(method: str, base_image: str, wheelhouse, extra_ca=None, root: Path = ROOT) -> dict:
     """Everything that decides the image's content: file hashes, the base image, the wheels' names
     and sizes (a wheel's name carries its version; hashing a GB of wheels on every plan is too slow)."""
     files = {rel: _sha(root / rel) for rel in image_files(method, root)}
+    files |= {rel: _sha(src) for rel, src in plugin_files(method).items()}
     wheels = {p.name: p.stat().st_size for p in sorted(Path(wheelhouse).glob("*")) if p.is_file()} if wheelhouse else {}
     return {
         "method": method,
@@ -109,11 +138,13 @@ def engine():
     return client
 
 
-def _stage(method: str, wheelhouse, extra_ca, root: Path, ctx: Path) -> None:
+def stage_context(method: str, wheelhouse, extra_ca, root: Path, ctx: Path) -> None:
     """The build context: the image's files only (hard links where possible; wheels can be a GB)."""
-    for rel in image_files(method, root):
+    sources = {rel: root / rel for rel in image_files(method, root)} | plugin_files(method)
+    (ctx / "plugins").mkdir(exist_ok=True)  # the Dockerfile copies it, empty for a built-in
+    for rel, src in sources.items():
         (ctx / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(root / rel, ctx / rel)
+        shutil.copy2(src, ctx / rel)
     (ctx / "wheels").mkdir()
     for p in Path(wheelhouse).glob("*"):
         try:
@@ -165,10 +196,11 @@ def build_image(method: str, out, wheelhouse, base_image: str = DEFAULT_BASE, ex
         image, built = client.images.get(tag), False
     except docker.errors.ImageNotFound:
         with tempfile.TemporaryDirectory(prefix="ebmbench-ctx-") as ctx:
-            _stage(method, wheelhouse, extra_ca, root, Path(ctx))
+            stage_context(method, wheelhouse, extra_ca, root, Path(ctx))
             git = git_state(root)
             args = {
                 "METHOD": method,
+                "PLUGINS": image_plugins(method),
                 "BASE_IMAGE": base_image,
                 "IMAGE_TAG": tag,
                 "GIT_COMMIT": git["git_commit"] or "",

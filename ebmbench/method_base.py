@@ -83,6 +83,10 @@ class Method:
     Config: type = TrainConfig
     PRESETS: dict = {}
     FIGURES: tuple[str, ...] = ()  # PNG names `figures` writes (the workflow declares them)
+    ABLATES: tuple[str, ...] = ()  # a baseline: the method ids it is an ablation of (table grouping)
+    # A plug-in's own published numbers (a CSV in methods/paper_numbers.csv's columns), checked on
+    # load like the suite's; the built-ins' numbers live in methods/paper_numbers.csv.
+    PAPER_NUMBERS: Path | None = None
 
     def __init__(self, cfg, image_shape: tuple[int, int, int], device: torch.device):
         self.cfg, self.image_shape, self.device = cfg, tuple(image_shape), device

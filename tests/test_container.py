@@ -2,6 +2,7 @@
 debootstrap'ed Debian base, offline builds from a wheelhouse, the workflow's train/sample/score in
 the image, equal to a local run."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -387,3 +388,49 @@ def test_workflow_in_container_equals_local(engine, workflow_dir, digits_dir, di
         text=True,
     )
     assert r.returncode == 2 and "read-only" in r.stderr
+
+
+@pytest.fixture
+def example_plugin(monkeypatch):
+    """examples/example_ebm registered as a plug-in (by EBMBENCH_PLUGINS, as pip's entry point would)."""
+    from ebmbench import registry
+
+    monkeypatch.syspath_prepend(str(ROOT / "examples" / "example_ebm"))
+    monkeypatch.setenv(registry.IMAGE_PLUGINS, "example_ebm=example_ebm.method:ExampleEbm")
+    registry.registry.cache_clear()
+    yield "example_ebm"
+    monkeypatch.delenv(registry.IMAGE_PLUGINS)
+    registry.registry.cache_clear()
+
+
+def test_a_plugins_image_holds_its_package_and_registers_it(example_plugin, tmp_path):
+    files = container.plugin_files(example_plugin)
+    assert set(files) == {"plugins/example_ebm/__init__.py", "plugins/example_ebm/method.py"}
+    assert container.image_plugins(example_plugin) == "example_ebm=example_ebm.method:ExampleEbm"
+    assert container.method_modules(example_plugin) == []  # none of the built-ins' files
+    assert container.plugin_files("short_run") == {} and container.image_plugins("short_run") == ""
+    inputs = container.image_inputs(example_plugin, "b", None)
+    method_file = files["plugins/example_ebm/method.py"]
+    assert inputs["files"]["plugins/example_ebm/method.py"] == hashlib.sha256(method_file.read_bytes()).hexdigest()
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (tmp_path / "wheels").mkdir()
+    container.stage_context(example_plugin, tmp_path / "wheels", None, ROOT, ctx)
+    assert (ctx / "plugins/example_ebm/method.py").read_text() == files["plugins/example_ebm/method.py"].read_text()
+    assert not any((ctx / "methods").glob("[!_]*.py"))  # no built-in method file in a plug-in's image
+
+
+def test_a_plugin_runs_in_its_own_image(engine, example_plugin, tmp_path, request):
+    """The plug-in's image: its package on PYTHONPATH, its id registered, the contract passing inside."""
+    t = time.time()
+    r = container.build_image(example_plugin, tmp_path / "example_ebm.json", engine, BASE)
+    say(request, f"build example_ebm: {'built' if r['built'] else 'nothing built'}, {time.time() - t:.0f} s")
+    t = time.time()
+    run = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", r["tag"], "check-method", example_plugin],
+        capture_output=True,
+        text=True,
+    )
+    say(request, f"check-method in the image: {time.time() - t:.0f} s")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "9 passed, 0 failed" in run.stdout

@@ -106,7 +106,7 @@ def test_every_registered_method_resolves_to_the_same_class():
 
     from ebmbench.registry import get_method, method_ids
 
-    assert method_ids() == sorted(METHODS) and len(METHODS) == 8
+    assert set(METHODS) <= set(method_ids()) and len(METHODS) == 8  # plus any installed plug-ins
     for name, target in METHODS.items():
         module, cls = target.split(":")
         assert get_method(name) is getattr(importlib.import_module(module), cls), name

@@ -2,7 +2,7 @@
 
 Every workflow step is one of these commands, so each runs by hand, in a test, or in a container
 exactly as Snakemake runs it. A command is a `Command` subclass in one of the wing modules
-(`training`, `evaluation`, `containers`): its name, its one-line help (the docstring), its
+(`training`, `evaluation`, `containers`, `methods`): its name, its one-line help (the docstring), its
 arguments, the checks that run before any work starts (so a mistake costs seconds and nothing is
 written before it is found), and the work itself. Errors the user can fix print one paragraph and
 no traceback.
@@ -16,13 +16,14 @@ from ..io import SuiteError, os_fault
 from .command import Command
 from .containers import COMMANDS as CONTAINER_COMMANDS
 from .evaluation import COMMANDS as EVALUATION_COMMANDS
+from .methods import COMMANDS as METHOD_COMMANDS
 from .training import COMMANDS as TRAINING_COMMANDS
 
 
 def command_table() -> dict[str, type[Command]]:
     """name -> command, in the order `--help` lists them; a name defined twice is a bug here."""
     table: dict[str, type[Command]] = {}
-    for cmd in (*TRAINING_COMMANDS, *EVALUATION_COMMANDS, *CONTAINER_COMMANDS):
+    for cmd in (*TRAINING_COMMANDS, *EVALUATION_COMMANDS, *CONTAINER_COMMANDS, *METHOD_COMMANDS):
         if cmd.name in table:
             raise RuntimeError(f"command '{cmd.name}' is defined twice ({table[cmd.name].__name__}, {cmd.__name__})")
         table[cmd.name] = cmd

@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..io import atomic_path
 from ..registry import get_method, method_ids
-from .paper_numbers import load as load_paper_numbers
+from .paper_numbers import load_all as load_paper_numbers
 from .scoring import LOWER_IS_BETTER
 
 

@@ -144,8 +144,10 @@ def _row(raw: dict, where: str, known_methods) -> PaperNumber:
     )
 
 
-def load(path=PATH) -> list[PaperNumber]:
-    from ebmbench.methods import METHODS
+def load(path=PATH, owner: str | None = None) -> list[PaperNumber]:
+    """The numbers of one file, each row checked; `owner`: a plug-in's file, whose rows may name
+    only the plug-in's own method id (or none)."""
+    from ..registry import method_ids
 
     path = Path(path)
     try:
@@ -163,7 +165,12 @@ def load(path=PATH) -> list[PaperNumber]:
         where = f"{path.name} line {line} ({raw.get('source')}: {raw.get('method')}, {raw.get('dataset')} {raw.get('metric')})"
         if None in raw or any(v is None for v in raw.values()):
             raise SuiteError(f"{where}: has {len(raw)} columns instead of {len(FIELDS)}; quote fields holding commas.")
-        p = _row(raw, where, set(METHODS) | {"uniform_noise"})
+        p = _row(raw, where, set(method_ids()) | {"uniform_noise"})
+        if owner is not None and p.suite_id not in (None, owner):
+            raise SuiteError(
+                f"{where}: suite_id '{p.suite_id}' in the paper numbers of plug-in '{owner}'; a plug-in's "
+                f"file may give numbers of its own method only (suite_id '{owner}' or empty)."
+            )
         key = (p.source, p.method, p.dataset, p.metric)
         if key in seen:
             raise SuiteError(
@@ -172,4 +179,25 @@ def load(path=PATH) -> list[PaperNumber]:
             )
         seen[key] = line
         out.append(p)
+    return out
+
+
+def load_all() -> list[PaperNumber]:
+    """The suite's numbers and every plug-in's own (its class's PAPER_NUMBERS file), one cell once."""
+    from ..registry import get_method, registry
+
+    out = load()
+    for name, entry in sorted(registry().items()):
+        extra = getattr(get_method(name), "PAPER_NUMBERS", None) if entry.plugin else None
+        if extra is not None:
+            out += load(extra, owner=name)
+    seen = {}
+    for p in out:
+        key = (p.source, p.method, p.dataset, p.metric)
+        if key in seen and seen[key] is not p:
+            raise SuiteError(
+                f"the paper number {p.source}: {p.method}, {p.dataset} {p.metric} is given twice (by the "
+                f"suite and a plug-in, or by two plug-ins); keep it in one file."
+            )
+        seen[key] = p
     return out

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..io import atomic_path
 from .orderings import ablates, beside
-from .paper_numbers import load as load_paper_numbers
+from .paper_numbers import load_all as load_paper_numbers
 from .paper_tables import write_paper_tables, write_verdicts_html
 from .scoring import LOWER_IS_BETTER, METRICS, metrics_record
 from .verdicts import VERDICT_COLUMNS, verdict_fields

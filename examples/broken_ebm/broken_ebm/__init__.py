@@ -1,0 +1,1 @@
+"""BrokenEbm, an ebmbench method (registered by the entry point in pyproject.toml)."""

@@ -1,0 +1,1 @@
+"""ExampleEbm, an ebmbench method (registered by the entry point in pyproject.toml)."""
