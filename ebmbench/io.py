@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import urllib.error
 from pathlib import Path
 
@@ -231,7 +232,7 @@ def folder_lock(folder):
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+                holder = _lock_holder(fd)
                 os.close(fd)
                 raise SuiteError(
                     f"output folder {folder} is being written by another process (PID {holder}, lock file {path}). "
@@ -253,6 +254,17 @@ def folder_lock(folder):
         _release(fd, path, created)
         raise
     _release(fd, path, [])
+
+
+def _lock_holder(fd) -> str:
+    """The PID in a held lock file. The holder writes it just after taking the lock, so a reader
+    that comes in between sees an empty file: wait a moment for the PID rather than say "unknown"."""
+    for _ in range(200):
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if text:
+            return text
+        time.sleep(0.005)
+    return "unknown"
 
 
 def _release(fd, path: Path, created: list) -> None:
