@@ -57,6 +57,14 @@ def step(model, i: int, seed: int = 0) -> dict:
     return model.train_step(data_batch(100 + i), torch.Generator().manual_seed(1000 * seed + i))
 
 
+def through_checkpoint(model) -> dict:
+    """The model's state after torch.save and torch.load(weights_only=True), as the loop stores it."""
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    buf.seek(0)
+    return torch.load(buf, weights_only=True)
+
+
 def same_parameters(a, b) -> bool:
     sa, sb = snapshot(a), snapshot(b)
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -153,15 +161,12 @@ def deterministic(cls) -> Result:
 
 
 def checkpoint_round_trip(cls) -> Result:
-    """state_dict through torch.save / torch.load(weights_only=True), as the loop stores it."""
+    """The state through a checkpoint gives the same parameters and the same next step."""
     name = "checkpoint round trip"
     a = build(cls, tiny(cls))
     step(a, 0)
-    buf = io.BytesIO()
-    torch.save(a.state_dict(), buf)
-    buf.seek(0)
     try:
-        state = torch.load(buf, weights_only=True)
+        state = through_checkpoint(a)
     except Exception as err:
         return fail(
             name,
@@ -188,11 +193,8 @@ def resume_exact(cls) -> Result:
     first = build(cls, tiny(cls))
     for i in range(2):
         step(first, i)
-    buf = io.BytesIO()
-    torch.save(first.state_dict(), buf)
-    buf.seek(0)
     resumed = build(cls, tiny(cls), seed=7)
-    resumed.load_state_dict(torch.load(buf, weights_only=True))
+    resumed.load_state_dict(through_checkpoint(first))
     for i in range(2, 4):
         step(resumed, i)
     if not same_parameters(straight, resumed):
