@@ -8,6 +8,10 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+# `--config seeds=[0,1,2]` arrives as strings: the seeds are numbers (a claims run over seeds, README)
+config["seeds"] = [int(s) if isinstance(s, str) and s.strip().isdigit() else s for s in config.get("seeds", [])]
+
+
 validate(config, "config/schema.yaml")
 
 

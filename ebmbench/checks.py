@@ -44,6 +44,52 @@ def at_least(option: str, value, minimum: int = 1) -> None:
         raise SuiteError(f"{option} must be at least {minimum}, got {value}.")
 
 
+def seed(option: str, value, bits: int = 63) -> None:
+    """A seed the random generators take: 0 <= seed < 2**bits (torch's 64-bit, NumPy's RandomState 32-bit)."""
+    if value is not None and not 0 <= value < 2**bits:
+        raise SuiteError(f"{option} {value} is out of range: a seed is a whole number from 0 to 2**{bits} - 1.")
+
+
+def fits(option: str, what: str, memory: int, disk: int, folder) -> None:
+    """Refuse, before anything is touched, a size that cannot fit the memory available now or the
+    free space of the disk that will hold the output (MemAvailable from /proc/meminfo)."""
+    import shutil
+
+    try:
+        avail = next(int(x.split()[1]) * 1024 for x in open("/proc/meminfo") if x.startswith("MemAvailable:"))
+    except (OSError, StopIteration):
+        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    anc = Path(folder)
+    while not anc.exists():
+        anc = anc.parent
+    free = shutil.disk_usage(anc).free
+    disk_full = f"of disk space in {anc}, where the disk holding it is full or too small"
+    for need, have, where in ((memory, avail, "of memory"), (disk, free, disk_full)):
+        if need > have:
+            raise SuiteError(
+                f"{option}: {what} need {need / 1e9:.3g} GB {where}: {have / 1e9:.3g} GB is available. "
+                f"Lower {option} or run where more is available (nothing was written)."
+            )
+
+
+def apart(outputs: dict, inputs: dict) -> None:
+    """No output may be one of the command's inputs, lie inside an input folder or hold an input, or
+    be another output (options -> paths; None skipped): an output that replaced an input would lose it."""
+    outs = {o: Path(p).resolve() for o, p in outputs.items() if p is not None}
+    ins = {o: Path(p).resolve() for o, p in inputs.items() if p is not None}
+    for o, out in outs.items():
+        for i, src in ins.items():
+            if out == src or src in out.parents or out in src.parents:
+                where = "is" if out == src else "lies inside" if src in out.parents else "holds"
+                raise SuiteError(
+                    f"{o} {out} {where} the input {i} {src}; writing there would replace what the command "
+                    f"reads. Choose an output path outside the inputs."
+                )
+        for o2, out2 in outs.items():
+            if o2 != o and out == out2:
+                raise SuiteError(f"{o} and {o2} are the same path {out}; give each output its own path.")
+
+
 def input_file(path, what: str) -> Path:
     path = Path(path)
     if not path.exists():

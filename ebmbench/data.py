@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import schemas
+from .commit import refuse_unfinished
 from .io import SuiteError, atomic_path, read_json, sha256_bytes, write_json
 from .sources import (
     BUILTIN,
@@ -67,6 +69,7 @@ def prepare(name: str, spec: dict, data_root: Path, out_dir: Path) -> dict:
     }
     if spec.get("variant_of"):
         info["entry"] = name  # the config entry (and resources/data folder) it was prepared from
+    schemas.info(info, f"the prepared '{name}' (info.json)")
     write_json(out_dir / "info.json", info)
     return info
 
@@ -96,10 +99,8 @@ def dataset_info(folder, what: str = "prepared dataset folder") -> dict:
         raise SuiteError(f"{what} {folder} does not exist.")
     if not folder.is_dir():
         raise SuiteError(f"{what} {folder} is a file where a folder is meant.")
-    info = read_json(folder / "info.json")
-    missing = [k for k in ("name", "kind", "n_train", "n_test", "image_shape", "sha256") if k not in info]
-    if missing:
-        raise SuiteError(f"{folder / 'info.json'} lacks {', '.join(missing)}; delete {folder} and rerun prepare.")
+    refuse_unfinished(folder, "prepare into it")
+    info = schemas.info(read_json(folder / "info.json"), f"{folder / 'info.json'}")
     for split in ("train", "test"):
         if not (folder / f"{split}.npy").is_file():
             raise SuiteError(f"prepared dataset {folder} has no {split}.npy; delete {folder} and rerun prepare.")

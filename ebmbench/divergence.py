@@ -1,17 +1,45 @@
 """Telling a diverged training iteration: a non-finite logged value or parameter, or an energy gap
-past the configured bound. The loop catches `DivergenceError` and retries or stops."""
+past the configured bound. The loop catches `DivergenceError` and retries or stops. Also what the
+loop does with an early warning (ebmbench.health.EarlyWarning): record it, rewind or stop."""
 
 import math
+import sys
 
 import torch
 
-from .io import SuiteError
+from .io import SuiteError, append_jsonl
 
 
 class DivergenceError(SuiteError):
     def __init__(self, message: str, iteration: int, quantity: str):
         super().__init__(message)
         self.iteration, self.quantity = iteration, quantity
+
+
+class RewindRequest(DivergenceError):
+    """An early warning under on_warning: rewind: back to the last good checkpoint, learning rates halved."""
+
+
+def heed_warning(i: int, signal: str, message: str, action: str, prog: dict, log_path, bar=None) -> None:
+    """Record an early warning (log.jsonl event, the run's progress record, stderr), then act:
+    `record` goes on, `rewind` and `stop` raise for the loop's divergence handling."""
+    prog.setdefault("warnings", []).append({"iter": i, "signal": signal})
+    append_jsonl(log_path, {"iter": i, "event": "warning", "signal": signal, "message": message})
+    (bar.write if bar is not None else print)(f"warning: {message}", file=sys.stderr)
+    if action == "rewind":
+        raise RewindRequest(message, i, f"early warning: {signal}")
+    if action == "stop":
+        raise DivergenceError(message + " Stopped (on_warning: stop).", i, f"early warning: {signal}")
+
+
+def scale_learning_rates(model, factor: float) -> None:
+    """Multiply every optimiser's learning rate by `factor`, and its scheduler's base, so a per-epoch
+    schedule keeps the scaled rate."""
+    for opt in model.opts.values():
+        for group in opt.param_groups:
+            group["lr"] *= factor
+    for sched in model.scheds.values():
+        sched.base_lrs = [lr * factor for lr in sched.base_lrs]
 
 
 def check_stats(i: int, stats: dict, max_energy_gap: float) -> None:

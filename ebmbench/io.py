@@ -114,7 +114,7 @@ def read_json(path) -> dict:
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise SuiteError(f"{path} does not exist.") from None
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise SuiteError(f"{path} is not valid JSON ({err}); delete it and rerun the step that makes it.") from None
 
 

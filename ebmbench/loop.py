@@ -16,7 +16,15 @@ import torch
 from tqdm import tqdm
 
 from .data import dataset_info, load_prepared
-from .divergence import DivergenceError, check_parameters, check_stats
+from .divergence import (
+    DivergenceError,
+    RewindRequest,
+    check_parameters,
+    check_stats,
+    heed_warning,
+    scale_learning_rates,
+)
+from .health import EarlyWarning, health_figure, iteration_signals
 from .io import (
     SuiteError,
     append_jsonl,
@@ -27,6 +35,7 @@ from .io import (
     write_json,
     write_text,
 )
+from .langevin import diagnosing
 from .registry import resolve_config
 from .runs import (
     CHECKPOINT,
@@ -124,6 +133,7 @@ def train(
         dynamic_ncols=True,
     )
     i, perm = start, None
+    warning = EarlyWarning(cfg.warn_growth, cfg.warn_window, cfg.warn_after)
     while i < cfg.n_iters:
         try:
             model.train()
@@ -137,9 +147,16 @@ def train(
                 flip = torch.rand(len(x), generator=seeded_generator(torch.device("cpu"), run_seed, "flip", i)) < 0.5
                 x = torch.where(flip.to(dev)[:, None, None, None], x.flip(3), x)
             torch.manual_seed(derive_seed(run_seed, "global", i))  # stray uses of the global RNG reproduce too
-            stats = model.train_step(x, seeded_generator(dev, run_seed, "iteration", i))
+            with diagnosing() as chains:
+                stats = model.train_step(x, seeded_generator(dev, run_seed, "iteration", i))
+            health = iteration_signals(stats, chains)
             check_stats(i, stats, cfg.max_energy_gap)
-            append_jsonl(log_path, {"iter": i, "epoch": epoch, **stats})
+            check_stats(i, health, 0)
+            append_jsonl(log_path, {"iter": i, "epoch": epoch, **stats, **health})
+            flag = warning.update(i, health)
+            if flag is not None:
+                warning.reset()  # re-armed after another three windows
+                heed_warning(i, *flag, cfg.on_warning, prog, log_path, bar)
             if pos == iters_per_epoch - 1:
                 model.end_epoch()
             if (i + 1) % cfg.checkpoint_every == 0 or i + 1 == cfg.n_iters:
@@ -159,15 +176,27 @@ def train(
             if len(prog["restarts"]) >= cfg.divergence_retries:
                 bar.close()
                 return _finish(out_dir, identity, model, prog, start, t0, dev, status={"status": "diverged", **event})
-            past = prog["restarts"]  # the checkpoint's own record predates this divergence: keep the count
+            # the checkpoint's own record predates this divergence: keep the counts
+            past, warned, scale = prog["restarts"], prog.get("warnings", []), prog.get("lr_scale", 1.0)
             model, i, prog = restore()
             perm = None
-            prog["restarts"] = past + [{**event, "resumed_at": i}]
-            prog["seed"] = seed + 1_000_003 * len(prog["restarts"])  # the recorded new seed
-            append_jsonl(log_path, {"iter": i, "event": "restart", "new_seed": prog["seed"]})
+            warning.reset()
+            prog["restarts"], prog["warnings"] = past + [{**event, "resumed_at": i}], warned
+            # the checkpoint may predate earlier rewinds: its learning rates are brought to the scale
+            # in force, halved again for this rewind
+            target = scale * (0.5 if isinstance(err, RewindRequest) else 1.0)
+            scale_learning_rates(model, target / prog.get("lr_scale", 1.0))
+            prog["lr_scale"] = target
+            if isinstance(err, RewindRequest):  # the same seed, lower learning rates
+                change = f"learning rates x{target:g}"
+                append_jsonl(log_path, {"iter": i, "event": "rewind", "lr_scale": prog["lr_scale"]})
+            else:
+                prog["seed"] = seed + 1_000_003 * len(prog["restarts"])  # the recorded new seed
+                change = f"seed {prog['seed']}"
+                append_jsonl(log_path, {"iter": i, "event": "restart", "new_seed": prog["seed"]})
             bar.n = i
             print(
-                f"warning: {err} Restarting from iteration {i} with seed {prog['seed']} "
+                f"warning: {err} Restarting from iteration {i} with {change} "
                 f"(retry {len(prog['restarts'])} of {cfg.divergence_retries}).",
                 file=sys.stderr,
             )
@@ -187,13 +216,12 @@ def _finish(out_dir, identity, model, prog, start, t0, dev, status) -> dict:
     else:
         final = checkpoint_record(0, identity, build(identity, dev), prog)
     save_torch(out_dir / FINAL, {**final, "status": status})
-    log = [r for r in read_jsonl(out_dir / "log.jsonl") if "event" not in r]
-    training_curves(
-        log,
-        out_dir / "curves.png",
-        title=f"{identity['method']} on {identity['dataset']} (seed {identity['seed']})"
-        + (f" -- DIVERGED at iteration {status['iter']}" if status["status"] != "ok" else ""),
+    log = read_jsonl(out_dir / "log.jsonl")
+    title = f"{identity['method']} on {identity['dataset']} (seed {identity['seed']})" + (
+        f" -- DIVERGED at iteration {status['iter']}" if status["status"] != "ok" else ""
     )
+    training_curves([r for r in log if "event" not in r], out_dir / "curves.png", title=title)
+    health_figure(log, out_dir / "health.png", title=title)
     seconds = time.time() - t0
     reached = status.get("iter", final["iter"])  # iterations this process computed, the diverging one included
     summary = {
@@ -205,6 +233,7 @@ def _finish(out_dir, identity, model, prog, start, t0, dev, status) -> dict:
         "device": str(dev),
         "speed_switches": model.switches_in_effect(),
         "restarts": prog["restarts"],
+        "warnings": prog.get("warnings", []),
     }
     write_json(out_dir / "train.json", summary)
     if status["status"] != "ok":

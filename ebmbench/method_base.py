@@ -8,14 +8,18 @@ A method is a subclass of `Method` in `methods/<name>.py` with
   - `train_step(x, gen) -> dict of floats`: one iteration on a data batch in [-1, 1];
   - `sample(n, gen) -> images in [-1, 1]`;
 optionally `reconstruct(x, gen)` (models with an inference path) and `figures(x, gen, out_dir)`
-(the figures its paper uses to show its mechanism). Methods never touch files other than in
-`figures`, seeds or logging: the training loop owns those. Its paper's published numbers live
-in methods/paper_numbers.csv (ebmbench.evaluate.paper_numbers), not in the method file.
+(its paper's mechanism); `VARIANTS` (name -> description: other ways to sample the same model,
+drawn by `sample_variant`, scored as "<method>@<variant>" by `ebmbench sample --variant`); and
+`measurements(x_test, gen)` (metric -> value, names from ebmbench.evaluate.scoring.METRICS: written
+to measurements.json by `ebmbench sample --data`, merged by `ebmbench score --measurements`).
+Methods never touch files other than in `figures`, seeds or logging: the training loop owns those.
+Its paper's published numbers live in methods/paper_numbers.csv, not in the method file.
 """
 
 import contextlib
 import copy
 import dataclasses
+import sys
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +39,12 @@ class TrainConfig:
     checkpoint_every: int = 500  # iterations between resumable checkpoints
     max_energy_gap: float = 0.0  # divergence if the logged energies spread wider (0: no bound)
     divergence_retries: int = 0  # restarts from the last good checkpoint, each with a new seed
+    # Early warning of a runaway (ebmbench.health.EarlyWarning): growth factor (0: off), window, armed
+    # after; then record it, rewind (last checkpoint, lr halved; counts as a retry) or stop the run.
+    warn_growth: float = 2.0
+    warn_window: int = 10
+    warn_after: int = 100
+    on_warning: typing.Literal["record", "rewind", "stop"] = "record"
     # The paper's own data protocol, stated by its preset (the workflow and the loop apply it):
     n_train: int = 0  # train on the first n images of the prepared train split (0: all of it)
     n_samples: int = 0  # generated images to score (0: the workflow's n_samples)
@@ -83,6 +93,7 @@ class Method:
     Config: type = TrainConfig
     PRESETS: dict = {}
     FIGURES: tuple[str, ...] = ()  # PNG names `figures` writes (the workflow declares them)
+    VARIANTS: dict[str, str] = {}  # sampling variant -> one-line description (`sample_variant`)
     ABLATES: tuple[str, ...] = ()  # a baseline: the method ids it is an ablation of (table grouping)
     # A plug-in's own published numbers (a CSV in methods/paper_numbers.csv's columns), checked on
     # load like the suite's; the built-ins' numbers live in methods/paper_numbers.csv.
@@ -114,6 +125,17 @@ class Method:
         """Write the paper's mechanism figures for a batch of data `x`; return the files written."""
         return []
 
+    def sample_variant(self, variant: str, n: int, gen: torch.Generator) -> torch.Tensor:
+        """n images in [-1, 1] drawn the way VARIANTS[variant] says."""
+        raise SuiteError(
+            f"{type(self).__name__} has no sampling variant '{variant}'; its variants: "
+            f"{', '.join(self.VARIANTS) or 'none'}. Pass one of those to --variant, or none."
+        )
+
+    def measurements(self, x: torch.Tensor, gen: torch.Generator) -> dict[str, float]:
+        """The model's own measured numbers on test images x (metric name -> value); {} if none."""
+        return {}
+
     # -- generic ---------------------------------------------------------------------------
     def langevin(self, energy, x: torch.Tensor, **kw) -> torch.Tensor:
         """The shared sampler (ebmbench.langevin.langevin) under this run's speed switches; every
@@ -127,6 +149,11 @@ class Method:
                 stack.enter_context(frozen(self.nets.values()))
             if use_bf16:
                 stack.enter_context(torch.autocast(x.device.type, dtype=torch.bfloat16))
+            # named after the method's function that runs it (revise_x, posterior_chain, ...) in the
+            # health signals; an image chain also reports its pixels outside the data's [-1, 1]
+            kw.setdefault("chain", sys._getframe(1).f_code.co_name)
+            if tuple(x.shape[1:]) == self.image_shape:
+                kw.setdefault("data_range", (-1.0, 1.0))
             return langevin(energy, x, **kw)
 
     def switches_in_effect(self) -> dict[str, bool]:
@@ -153,6 +180,10 @@ class Method:
     @classmethod
     def reconstructs(cls) -> bool:
         return cls.reconstruct is not Method.reconstruct
+
+    @classmethod
+    def measures(cls) -> bool:
+        return cls.measurements is not Method.measurements
 
     def end_epoch(self) -> None:
         for s in self.scheds.values():

@@ -42,10 +42,10 @@ def text_image(text: str, path) -> None:
     fig, ax = plt.subplots(figsize=(4, 1.2))
     ax.axis("off")
     ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=10)
-    _save_fig(fig, path)
+    save_figure(fig, path)
 
 
-def _save_fig(fig, path) -> None:
+def save_figure(fig, path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -53,7 +53,8 @@ def _save_fig(fig, path) -> None:
 
 def training_curves(log: list[dict], path, title: str = "") -> None:
     """A panel per loss, one for energies (data vs samples), one for everything else logged."""
-    keys = [k for k in (log[0] if log else {}) if k not in ("iter", "epoch")]
+    # the chain signals have their own figure (ebmbench.health)
+    keys = [k for k in (log[0] if log else {}) if k not in ("iter", "epoch") and k != "energy_gap" and "/" not in k]
     # each loss gets its own panel: a generator's summed squared error and an EBM's energy gap
     # differ by orders of magnitude
     groups = {k: [k] for k in keys if k.startswith("loss")}
@@ -75,7 +76,7 @@ def training_curves(log: list[dict], path, title: str = "") -> None:
         ax.set_xlabel("iteration")
         ax.legend(fontsize=8)
     fig.suptitle(title)
-    _save_fig(fig, path)
+    save_figure(fig, path)
 
 
 def line_plot(series: dict[str, list[float]], path, title: str, xlabel: str, ylabel: str) -> None:
@@ -84,4 +85,4 @@ def line_plot(series: dict[str, list[float]], path, title: str, xlabel: str, yla
         ax.plot(range(len(ys)), ys, label=name)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend(fontsize=8)
-    _save_fig(fig, path)
+    save_figure(fig, path)

@@ -13,7 +13,17 @@ from .registry import get_method
 CHECKPOINT = "state-latest.pt"  # undeclared to Snakemake, so it survives a failed job and is resumed
 FINAL = "model.pt"
 # What a (re)run rewrites in its folder, and what was derived from an earlier model there.
-REWRITTEN = (FINAL, "train.json", "curves.png", "samples.npz", "samples.json", "grid.png", "figures", "metrics.json")
+REWRITTEN = (
+    FINAL,
+    "train.json",
+    "curves.png",
+    "health.png",
+    "samples.npz",
+    "samples.json",
+    "grid.png",
+    "figures",
+    "metrics.json",
+)
 
 
 def pick_device(device: str) -> torch.device:

@@ -31,6 +31,8 @@ Departures from Han et al. 2017 (all to make the run a like-for-like ablation of
   - Step size, sigma, K1, networks, Adam settings and iteration counts are `latent_ebm`'s preset
     for the same dataset (PRESETS below is derived from it), not Han et al.'s own choices (not in
     docs/papers.md).
+  - latent_interpolation.png decodes G along paths between pairs of z ~ N(0, I) directly (the prior
+    is N(0, I): no prior chain); latent_ebm's `locality` measurement is not run for this baseline.
   - Published ABP numbers come from citing papers (Cui, Wu & Han CVPR 2023 Table 1 FID; Cui & Han
     NeurIPS 2023 Table 3 MSE), whose protocol for this baseline is not stated: UNVERIFIED.
 """
@@ -42,6 +44,7 @@ import torch
 from ebmbench.methods import latent_ebm
 from ebmbench.methods.latent_ebm import LatentEBM, generator_layers
 
+from ebmbench.latent_figures import interpolation_figure
 from ebmbench.method_base import Method, TrainConfig, ablated
 from ebmbench.nets import ConvTGenerator, xavier_init
 
@@ -77,7 +80,8 @@ class ABP(LatentEBM):
     """`LatentEBM` with E = 0: the generator and its posterior chain only."""
 
     Config, PRESETS = Config, PRESETS
-    FIGURES = ("posterior_revision.png", "posterior_mse.png")
+    FIGURES = ("posterior_revision.png", "posterior_mse.png", "latent_interpolation.png")
+    measurements = Method.measurements  # latent_ebm's locality measures its claim, not this baseline's
     ABLATES = ("latent_ebm",)  # the method this baseline is an ablation of (table grouping)
 
     def __init__(self, cfg: Config, image_shape, device):
@@ -111,4 +115,11 @@ class ABP(LatentEBM):
         """latent_ebm's posterior figures (its prior ones have nothing to show: the prior is N(0, I))."""
         out_dir = Path(out_dir)
         self.posterior_figures(x, gen, out_dir)
+        self.interpolation(gen, out_dir)
         return [out_dir / name for name in self.FIGURES]
+
+    def interpolation(self, gen, out_dir: Path) -> Path:
+        """latent_interpolation.png: G along paths between pairs of z ~ N(0, I) (no prior chain)."""
+        c = self.cfg
+        z_a, z_b = self.z0(c.fig_images, gen), self.z0(c.fig_images, gen)
+        return interpolation_figure(self.G, z_a, z_b, c.fig_cols, Path(out_dir) / "latent_interpolation.png")

@@ -22,6 +22,32 @@ Both learning rates decay as lr * 0.98^(epoch / 20) (TF `exponential_decay`, non
 Sampling (code `sampling`): z ~ N(0, I) -> g_alpha(z) -> K_test = 30 revision steps.
 Inference (code `reconstruction`): encoder -> decoder; we use the encoder mean (see departures).
 
+The amortized sampler, measured (the paper's reason to exist: the VAE makes the EBM's sampling
+efficient). Sampling variants (VARIANTS; `ebmbench sample --variant`), each from the same seeded
+streams as the default sample, so (a) holds the very proposals that (b) revises:
+  (a) `vae_proposal`: x^ = g(z), the VAE's own proposals, no revision;
+  (b) the default sample: x^ revised by n_steps_test Langevin steps (the paper's sampler);
+  (c) `noise_K`: the same EBM's same chain (step, noise) for n_steps_test steps from noise
+      x0 ~ Uniform(-1, 1)^D (the data range; short-run's p0, the suite's noise-started chain);
+  (d) `noise_4K`: as (c) with 4 n_steps_test steps.
+Every sample run records its seconds per 1,000 images; the revision has no latent chain, so there
+is no z reconstruction before / after revision here (dual_mcmc has one). `latent_interpolation.png`:
+decoded paths between pairs of z ~ N(0, I) (the prior is Gaussian: no prior chain), decoded beside
+a full chunk of other codes, as the decoder's batch norm uses batch statistics.
+
+Not covered: "conditional predictive learning" (seed contribution 4). The arXiv abstract says the
+model "can learn effective probabilistic distribution toward supervised conditional learning tasks",
+i.e. a conditional variant (a conditional VAE initialising the Langevin chain of a conditional EBM
+p(y | x), learned from paired data) of the paper's unconditional model. The released code
+(b0a48c0) has no conditional model: its only conditional use is `inpaint` (test_type 'inpaint'),
+which fills the lower half of masked images with the *unconditional* model (encoder -> decoder ->
+30 EBM steps, the visible half pasted back) and saves pictures, no number. The paper's conditional
+experiment itself (task, paired data, conditional networks, metric, numbers) was not retrieved here
+(docs/papers.md section 2: the paper's tables UNVERIFIED). So this suite has neither a protocol to
+follow nor a number to compare with, and the embedded digits have no paired second domain; a
+conditional model invented here would measure our design, not the paper's. Left out until the
+paper's conditional section (architecture, data, metric) is in docs/papers.md.
+
 Sampler mapping (the shared sampler is x <- x - step_size * dE/dx + noise_std * N(0, I)):
   The seed writes x_{t+1} = x_t - (delta^2 / 2) dU/dx + delta N(0, I). The released code runs
       x <- x - 0.5 delta^2 (x / sigma_ref^2 - df/dx)        (noise line commented out)
@@ -68,6 +94,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ebmbench.latent_figures import interpolation_figure
 from ebmbench.method_base import Method, TrainConfig
 from ebmbench.nets import ConvEncoder, ConvScalarNet, tf_style_init
 from ebmbench.plots import image_grid, line_plot
@@ -98,6 +125,7 @@ class Config(TrainConfig):
     n_iters: int = 600_000  # released checkpoint: epoch 3000 x 200 iterations (docs/papers.md: inferred)
     checkpoint_every: int = 1000
     # Figures
+    interp_points: int = 8  # columns of latent_interpolation.png (rows: revision_rows pairs)
     revision_rows: int = 8
     revision_cols: int = 11  # columns of the revision strip (steps 0..n_steps_test, evenly spaced)
 
@@ -185,7 +213,12 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 class CoopVAEBM(Method):
     Config, PRESETS = Config, PRESETS
-    FIGURES = ("revision.png", "energy_profile.png")
+    FIGURES = ("revision.png", "energy_profile.png", "latent_interpolation.png")
+    VARIANTS = {
+        "vae_proposal": "(a) the VAE's own proposals g(z), no Langevin revision",
+        "noise_K": "(c) the same EBM's chain from Uniform(-1, 1) noise, n_steps_test steps",
+        "noise_4K": "(d) the same EBM's chain from Uniform(-1, 1) noise, 4 n_steps_test steps",
+    }
 
     def __init__(self, cfg: Config, image_shape, device):
         super().__init__(cfg, image_shape, device)
@@ -275,9 +308,29 @@ class CoopVAEBM(Method):
         out = [self.revise(self.generate(m, gen), self.cfg.n_steps_test, gen) for _ in range(-(-n // m))]
         return torch.cat(out)[:n]
 
+    def sample_variant(self, variant, n, gen):
+        """VARIANTS: the proposals alone, or the revision chain started from noise (in full chunks, as `sample`)."""
+        m, k = self.sample_chunk(), self.cfg.n_steps_test
+        if variant == "vae_proposal":
+            draw = lambda: self.generate(m, gen)  # noqa: E731
+        elif variant in ("noise_K", "noise_4K"):
+            steps = k if variant == "noise_K" else 4 * k
+            uniform = lambda: torch.rand((m, *self.image_shape), generator=gen, device=self.device) * 2 - 1  # noqa: E731
+            draw = lambda: self.revise(uniform(), steps, gen)  # noqa: E731
+        else:
+            return super().sample_variant(variant, n, gen)
+        return torch.cat([draw() for _ in range(-(-n // m))])[:n]
+
     def reconstruct(self, x, gen):
         with torch.no_grad():
             return self.dec(self.enc(x)[0])
+
+    def interpolation(self, gen, out_dir: Path) -> Path:
+        """latent_interpolation.png: g along paths between pairs of z ~ N(0, I) (ebmbench.latent_figures)."""
+        c = self.cfg
+        z_a, z_b = (torch.randn((c.revision_rows, c.nz), generator=gen, device=self.device) for _ in "ab")
+        pad = torch.randn((self.sample_chunk(), c.nz), generator=gen, device=self.device)  # BN: batch statistics
+        return interpolation_figure(self.dec, z_a, z_b, c.interp_points, out_dir / "latent_interpolation.png", pad)
 
     def figures(self, x, gen, out_dir: Path):
         """The MCMC revision strip (rows: chains; columns: decoder output then revision steps) and
@@ -304,4 +357,4 @@ class CoopVAEBM(Method):
             xlabel="Langevin step k",
             ylabel="mean energy change",
         )
-        return [out_dir / "revision.png", out_dir / "energy_profile.png"]
+        return [out_dir / "revision.png", out_dir / "energy_profile.png", self.interpolation(gen, out_dir)]

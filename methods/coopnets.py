@@ -87,6 +87,7 @@ class Config(TrainConfig):
     checkpoint_every: int = 1000
     revision_rows: int = 8
     revision_cols: int = 11
+    interp_points: int = 8  # columns of latent_interpolation.png (coop_vae_ebm's figure, rows: revision_rows pairs)
 
 
 PRESETS = {
@@ -102,6 +103,7 @@ class CoopNets(CoopVAEBM):
 
     Config, PRESETS = Config, PRESETS
     ABLATES = ("coop_vae_ebm", "dual_mcmc")
+    VARIANTS = {}  # coop_vae_ebm's variants measure its amortized sampler; not run for the baseline
 
     def __init__(self, cfg: Config, image_shape, device):
         Method.__init__(self, cfg, image_shape, device)  # not CoopVAEBM's: it would build the encoder

@@ -45,6 +45,16 @@ Sampler mapping (the shared sampler is x <- x - step_size * dE/dx + noise_std * 
     s^2/2 (s its own step) and, for the x-chain, a noise decoupled from the step (the tempering
     above). We follow the code; the slides' equations are the idealised form.
 
+Revision, measured. Sampling variant `x0` (VARIANTS; `ebmbench sample --variant x0`): G(z) alone,
+no EBM revision, the paper's "Ours (generator x0 only)" row (section 5.2), from the same seeded
+stream as the default sample, so it holds the very x0 the default revises. Measurements
+(`measurements`, into metrics.json): the z-chain's test reconstruction MSE ([0, 1] pixels, images
+clamped to [-1, 1] as the suite's `mse`) before revision, G(z0) with z0 = mu_phi(x), and after the
+k_z posterior steps from z0 (`z_mse_before_revision`, `z_mse_after_revision`; the second is the
+reconstruction `reconstruct` gives, on its own random stream). `latent_interpolation.png`: G along
+paths between pairs of z ~ N(0, I) (the prior is Gaussian: no prior chain), decoded beside a batch of
+other codes as G's batch norm uses batch statistics at test time.
+
 Test time: samples are G(z) followed by k_x = 30 EBM steps (paper Table 1 / section 6). Reconstruction
 is the paper's Table 3 "Inf + L=10": z0 = mu_phi(x) (the mean, as the released `recon_x`), 10
 posterior steps, G(z_10). The released code never calls .eval(): its FID and reconstructions use
@@ -81,6 +91,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ebmbench.latent_figures import interpolation_figure
 from ebmbench.method_base import Method, TrainConfig
 from ebmbench.nets import ConvEncoder, ConvScalarNet, ConvTGenerator
 from ebmbench.plots import image_grid, line_plot
@@ -272,6 +283,8 @@ class Config(TrainConfig):
     # figures (the paper's Fig. "MCMC revision")
     fig_rows: int = 8
     fig_columns: int = 11  # snapshots along a chain, first and last included
+    interp_points: int = 8  # columns of latent_interpolation.png (rows: fig_rows pairs)
+    measure_images: int = 300  # test images behind z_mse_before/after_revision (at most those given)
 
 
 PRESETS = {
@@ -310,7 +323,14 @@ PRESETS = {
 
 class DualMCMC(Method):
     Config, PRESETS = Config, PRESETS
-    FIGURES = ("revision.png", "energy_profile.png", "latent_revision.png", "latent_mse.png")
+    FIGURES = (
+        "revision.png",
+        "energy_profile.png",
+        "latent_revision.png",
+        "latent_mse.png",
+        "latent_interpolation.png",
+    )
+    VARIANTS = {"x0": "generator x0 = G(z) only, no EBM revision (the paper's 'generator x0 only' row)"}
 
     def __init__(self, cfg: Config, image_shape, device):
         super().__init__(cfg, image_shape, device)
@@ -453,6 +473,28 @@ class DualMCMC(Method):
             x0 = self.generate(self.prior(n, gen))
         return self.revise_x(x0, gen, self.cfg.sample_steps)
 
+    def sample_variant(self, variant, n, gen):
+        """`x0`: G(z), z ~ N(0, I), the proposals `sample` revises (same stream, same z)."""
+        if variant != "x0":
+            return super().sample_variant(variant, n, gen)
+        with torch.no_grad():
+            return self.generate(self.prior(n, gen))
+
+    def measurements(self, x, gen):
+        """The z-chain's test reconstruction MSE before (G(mu(x))) and after (G(z_kz)) revision, in
+        batches of batch_size (G's batch statistics as in `reconstruct`)."""
+        x = x[: self.cfg.measure_images]
+        before, after = [], []
+        for xb in x.split(self.cfg.batch_size):
+            with torch.no_grad():
+                mu, _ = self.I(xb)
+                before.append(self.generate(mu).clamp(-1, 1))
+            z = self.revise_z(mu, xb, gen)
+            with torch.no_grad():
+                after.append(self.generate(z).clamp(-1, 1))
+        mse = lambda r: ((torch.cat(r) - x) / 2).pow(2).mean().item()  # noqa: E731  [0, 1] pixel scale
+        return {"z_mse_before_revision": mse(before), "z_mse_after_revision": mse(after)}
+
     def reconstruct(self, x, gen):
         """Table 3 "Inf + L=10": z0 = mu(x), k_z posterior steps, then G."""
         with torch.no_grad():
@@ -511,4 +553,6 @@ class DualMCMC(Method):
             "Langevin step k",
             "per-pixel MSE, [0,1] scale",
         )
+        z_a, z_b, pad = (self.prior(k, gen) for k in (n, n, self.cfg.batch_size))  # pad: G's BN batch statistics
+        interpolation_figure(self.generate, z_a, z_b, c.interp_points, out_dir / "latent_interpolation.png", pad)
         return [out_dir / f for f in self.FIGURES]

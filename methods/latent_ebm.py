@@ -70,6 +70,19 @@ filled here (THESIS-OPEN):
     drop minus signs; we use the correct -z / sigma0^2 and -||x - g||^2 / (2 sigma^2).
   No FID is reported in the thesis, so methods/paper_numbers.csv has no row for it.
 
+Latent space (Xu's claim: one latent position controls one image patch). `measurements` gives
+`locality`: for codes z of test images (the posterior chain from N(0, I), as `reconstruct`), perturb
+one latent unit by N(0, I) noise (the reference prior's scale), decode, and take the share of the
+image's squared change (summed over channels) that falls inside the unit's patch of a 4 x 4
+partition of the image (ebmbench.latent_figures.locality); averaged over units and images. A unit of
+latent_ebm_conv is one of the 4 x 4 positions (all nz channels there) and its patch the image patch
+at the same position. A unit of latent_ebm is one coordinate of the vector z, and its patch the one
+holding the largest share of its change averaged over the images: a fixed assignment, chosen in the
+vector latent's favour. 1 = perfectly local; 1/16 = the change spreads evenly. Computed on up to
+`measure_images` test images. `latent_interpolation.png`: paths between pairs of initial codes
+z0 ~ N(0, I) (z_rho = rho z0_a + sqrt(1 - rho^2) z0_b), each point revised by the prior chain with
+its noise held fixed (so the path is a path of prior samples), then decoded by G.
+
 The digits presets are CPU-sized (narrower generator, shorter chains, larger learning rates, a
 few hundred iterations); they are not paper settings.
 """
@@ -80,6 +93,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ebmbench.latent_figures import interpolation_figure, locality
 from ebmbench.method_base import Method, TrainConfig
 from ebmbench.nets import ConvTGenerator, MLPEnergy, xavier_init
 from ebmbench.plots import image_grid, line_plot
@@ -109,6 +123,7 @@ class Config(TrainConfig):
     # figures
     fig_images: int = 8  # rows of the revision strips
     fig_cols: int = 8  # snapshots along a chain
+    measure_images: int = 100  # test images behind `locality`
 
 
 PRESETS = {
@@ -176,7 +191,13 @@ class ConvLatentEnergy(nn.Module):
 
 class LatentEBM(Method):
     Config, PRESETS = Config, PRESETS
-    FIGURES = ("posterior_revision.png", "posterior_mse.png", "prior_revision.png", "prior_energy.png")
+    FIGURES = (
+        "posterior_revision.png",
+        "posterior_mse.png",
+        "prior_revision.png",
+        "prior_energy.png",
+        "latent_interpolation.png",
+    )
     latent_size = 1  # spatial size of the latent; 1 = Pang's vector
 
     def __init__(self, cfg: Config, image_shape, device):
@@ -302,7 +323,35 @@ class LatentEBM(Method):
         out_dir = Path(out_dir)
         self.posterior_figures(x, gen, out_dir)
         self.prior_figures(gen, out_dir)
+        self.interpolation(gen, out_dir)
         return [out_dir / name for name in self.FIGURES]
+
+    # -- latent space: interpolation and locality ------------------------------------------------
+    def interpolation(self, gen, out_dir: Path) -> Path:
+        """latent_interpolation.png: G(prior chain(z0_rho)) along paths between pairs of z0 ~ N(0, I),
+        every column's chain with the same noise (one seed), so row i keeps its noise along the path."""
+        c = self.cfg
+        z_a, z_b = self.z0(c.fig_images, gen), self.z0(c.fig_images, gen)
+        seed = int(torch.randint(0, 2**31, (1,), generator=gen, device=self.device))
+
+        def decode(codes):  # row-major (pair, point) codes -> one fixed-noise chain per column
+            chain = lambda z0: self.prior_chain(z0, torch.Generator(device=self.device).manual_seed(seed))  # noqa: E731
+            cols = codes.unflatten(0, (-1, c.fig_cols)).unbind(1)
+            return torch.stack([self.G(chain(z0)) for z0 in cols], 1).flatten(0, 1)
+
+        return interpolation_figure(decode, z_a, z_b, c.fig_cols, out_dir / "latent_interpolation.png")
+
+    def measurements(self, x, gen):
+        """locality (see the module docstring) on posterior codes of up to measure_images test images."""
+        x = x[: self.cfg.measure_images]
+        z = torch.cat([self.posterior_chain(self.z0(len(xb), gen), xb, gen) for xb in x.split(self.cfg.batch_size)])
+        noise, s = torch.randn(z.shape, generator=gen, device=self.device), self.latent_size
+        if s == 1:  # a vector latent: unit u is coordinate u, its patch the best-matching one
+            masks, own = torch.eye(z.shape[1], device=self.device), None
+        else:  # a map latent: unit u is position (u // s, u % s) with all its channels, its patch the same position
+            masks, own = torch.eye(s * s, device=self.device).view(s * s, 1, s, s), list(range(s * s))
+        grid = 4 if s == 1 else s  # a 4 x 4 partition of the image: a conv latent's own grid
+        return {"locality": locality(self.G, z, lambda v, u: v + noise * masks[u], len(masks), grid, own)}
 
     def posterior_figures(self, x, gen, out_dir: Path) -> None:
         """The posterior chain revising z for test images, and its reconstruction error per step."""

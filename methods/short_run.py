@@ -21,6 +21,15 @@ with z = x_0: interpolation z_rho = rho z1 + sqrt(1 - rho^2) z2 (Fig. 3), and re
 an observed x by gradient descent on ||x - M_theta(z)||^2 over z from a random z_0 (Fig. 4). Both
 hold the chain's noise u fixed, so M_theta is a deterministic function of z.
 
+Reconstruction, measured (`measurements`): `recon_mse_noise`, the test MSE ([0, 1] pixels, x_t
+clamped to [-1, 1] as the suite's `mse`) of x_T = M_theta(z_T) after T = recon_iters descent steps on
+the chain's initial noise, over the first recon_metric_images test images, on its own random stream.
+The update is the seed's plain gradient descent z_{t+1} = z_t - eta L'(z_t) with L the per-image
+summed squared error and a constant eta = recon_step (the seed's eta_t is not given; the released
+minimal code has no reconstruction at all, so there is nothing else to follow). `recon_optimizer =
+"adam"` (at recon_lr) is what the suite used before for the figure. reconstruction_mse.png plots the
+figure's MSE at every step t.
+
 Departures from the paper:
   - Learning rate and data noise are constant: the paper decays both after 200k iterations, with a
     schedule that is not published (docs/papers.md: UNVERIFIED).
@@ -39,6 +48,7 @@ Departures from the paper:
   - The digits preset is CPU-sized (see PRESETS) and not a paper setting.
 """
 
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +56,7 @@ import torch
 
 from ebmbench.method_base import Method, TrainConfig
 from ebmbench.nets import ConvScalarNet
-from ebmbench.plots import image_grid
+from ebmbench.plots import image_grid, line_plot
 
 
 @dataclass(frozen=True)
@@ -68,7 +78,10 @@ class Config(TrainConfig):
     interp_points: int = 8
     recon_images: int = 8
     recon_iters: int = 200  # Fig. 4 shows t = 0 .. 200
-    recon_lr: float = 0.05  # Adam on z; the paper's eta_t is not given
+    recon_optimizer: typing.Literal["gd", "adam"] = "gd"  # the seed's plain gradient descent on z
+    recon_step: float = 0.01  # eta of gradient descent (the seed's eta_t is not given: ours, see docstring)
+    recon_lr: float = 0.05  # Adam's lr when recon_optimizer = "adam"
+    recon_metric_images: int = 8  # test images behind recon_mse_noise (each costs recon_iters chain backprops)
 
 
 PRESETS = {
@@ -98,7 +111,7 @@ PRESETS = {
 
 class ShortRun(Method):
     Config, PRESETS = Config, PRESETS
-    FIGURES = ("interpolation.png", "reconstruction.png")
+    FIGURES = ("interpolation.png", "reconstruction.png", "reconstruction_mse.png")
 
     def __init__(self, cfg: Config, image_shape, device):
         super().__init__(cfg, image_shape, device)
@@ -151,32 +164,48 @@ class ShortRun(Method):
         return torch.stack(cols, 1).flatten(0, 1)
 
     def reconstruct_by_noise(self, x: torch.Tensor, gen: torch.Generator, keep: int = 8) -> tuple[torch.Tensor, list]:
-        """Minimise ||x - M_theta(z)||^2 over z from z_0 ~ p0 (Fig. 4); returns x_t snapshots and losses."""
+        """Minimise ||x - M_theta(z)||^2 over z from z_0 ~ p0 (Fig. 4); returns x_t snapshots and the
+        MSE ([0, 1] pixels, x_t clamped to [-1, 1]) at every step t = 0 .. recon_iters."""
         c = self.cfg
         seed = int(torch.randint(0, 2**31, (1,), generator=gen, device=self.device))
         z = self.p0(len(x), gen).requires_grad_(True)
-        opt = torch.optim.Adam([z], lr=c.recon_lr)
-        snaps, losses = [], []
+        opt = torch.optim.Adam([z], lr=c.recon_lr) if c.recon_optimizer == "adam" else None
+        snaps, mses = [], []
         keep_at = set(torch.linspace(0, c.recon_iters, keep).round().int().tolist())
         for t in range(c.recon_iters + 1):
             x_t = self._fixed_noise_chain(z, seed, differentiable=t < c.recon_iters)
-            loss = ((x_t - x) ** 2).flatten(1).sum(1).mean()
-            losses.append(loss.item() / x[0].numel())
+            mses.append(((x_t.detach().clamp(-1, 1) - x) / 2).pow(2).mean().item())
             if t in keep_at:
                 snaps.append(x_t.detach())
-            if t < c.recon_iters:
-                (grad,) = torch.autograd.grad(loss, z)  # only z moves; f stays fixed
-                opt.zero_grad()
-                z.grad = grad
-                opt.step()
-        return torch.stack(snaps, 1), losses
+            if t < c.recon_iters:  # L(z) = sum_i ||x_i - M(z_i)||^2: each z_i descends its own image's loss
+                (grad,) = torch.autograd.grad((x_t - x).pow(2).sum(), z)  # only z moves; f stays fixed
+                if opt is None:
+                    with torch.no_grad():
+                        z -= c.recon_step * grad  # z_{t+1} = z_t - eta L'(z_t)
+                else:
+                    opt.zero_grad()
+                    z.grad = grad
+                    opt.step()
+        return torch.stack(snaps, 1), mses
+
+    def measurements(self, x, gen):
+        """recon_mse_noise: test MSE after recon_iters descent steps on the chain's initial noise."""
+        _, mses = self.reconstruct_by_noise(x[: self.cfg.recon_metric_images], gen, keep=1)
+        return {"recon_mse_noise": mses[-1]}
 
     def figures(self, x, gen, out_dir: Path):
         c, out_dir = self.cfg, Path(out_dir)
         interp = self.interpolate(gen)
         image_grid(interp, out_dir / "interpolation.png", nrow=c.interp_points)
         x = x[: c.recon_images]
-        snaps, losses = self.reconstruct_by_noise(x, gen)
+        snaps, mses = self.reconstruct_by_noise(x, gen)
         strip = torch.cat([snaps, x[:, None]], 1)  # last column: the observed images
         image_grid(strip.flatten(0, 1), out_dir / "reconstruction.png", nrow=strip.shape[1])
-        return [out_dir / "interpolation.png", out_dir / "reconstruction.png"]
+        line_plot(
+            {f"{len(x)} test images ({c.recon_optimizer})": mses},
+            out_dir / "reconstruction_mse.png",
+            "reconstruction by descent on the chain's initial noise",
+            "descent step t",
+            "MSE of M(z_t), [0,1] scale",
+        )
+        return [out_dir / name for name in self.FIGURES]

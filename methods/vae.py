@@ -23,6 +23,7 @@ Choices and departures (Pang et al. print VAE numbers without the settings behin
     the KL weighs against the reconstruction as in the generative model latent_ebm learns (no beta).
   - Encoder: the suite's `ConvEncoder` (conv3x3 n_f, stride-2 4x4 convs doubling to 4x4, two linear
     heads), n_f = 64 for every paper preset, xavier init as the generator, learning rate lr_g: ours.
+  - latent_interpolation.png: G along paths between pairs of z ~ N(0, I) (as `abp`).
   - The digits preset is latent_ebm's CPU preset with an 8-wide encoder; not a paper setting.
 """
 
@@ -53,6 +54,8 @@ class Config(TrainConfig):
     batch_size: int = 100
     n_iters: int = 70_000
     checkpoint_every: int = 1000
+    fig_images: int = 8  # pairs (rows) of latent_interpolation.png
+    fig_cols: int = 8  # points along each path
 
 
 PRESETS = {
@@ -70,7 +73,7 @@ class VAE(ABP):
     """ABP's generator and Gaussian prior, with the encoder in place of the posterior chain."""
 
     Config, PRESETS = Config, PRESETS
-    FIGURES = ()  # its figure is the reconstruction grid the sampling stage writes for every model
+    FIGURES = ("latent_interpolation.png",)  # and the reconstruction grid the sampling stage writes
     ABLATES = ("latent_ebm",)
 
     def __init__(self, cfg: Config, image_shape, device):
@@ -109,4 +112,5 @@ class VAE(ABP):
             return self.G(self.enc(x)[0])
 
     def figures(self, x, gen, out_dir):
-        return []
+        """ABP's latent interpolation (G along paths between z ~ N(0, I)); no posterior chain to show."""
+        return [self.interpolation(gen, out_dir)]

@@ -58,6 +58,13 @@ def n_samples_of(wildcards):
 
 def all_metrics():
     runs = [f"results/{d}/{m}/seed{s}/metrics.json" for m, d in planned_runs(config) for s in config["seeds"]]
+    # each sampling variant a method declares (its VARIANTS): sampled from the same model, scored as "<method>@<variant>"
+    runs += [
+        f"results/{d}/{m}/seed{s}/variants/{v}/metrics.json"
+        for m, d in planned_runs(config)
+        for s in config["seeds"]
+        for v in get_method(m).VARIANTS
+    ]
     return runs + expand("results/{dataset}/uniform_noise/metrics.json", dataset=config["datasets"])
 
 
@@ -67,12 +74,19 @@ def run_dir(wildcards, output):
 
 
 # --- scoring ---------------------------------------------------------------------------------------
+def is_model_run(run):
+    """A run's own samples (not uniform noise, not a sampling variant's): figures, reconstructions, measurements."""
+    return run != "uniform_noise" and "/variants/" not in run
+
+
 def score_inputs(w):
     inputs = {"samples": f"results/{w.dataset}/{w.run}/samples.npz", "data": f"resources/data/{w.dataset}/info.json"}
     if extractor_of(config, w.dataset) == "digits":
         inputs["weights"] = "resources/digits_classifier.pt"
-    if w.run != "uniform_noise":
+    if is_model_run(w.run):
         inputs["figures"] = f"results/{w.dataset}/{w.run}/figures"
+        if get_method(w.run.split("/")[0]).measures():
+            inputs["measurements"] = f"results/{w.dataset}/{w.run}/measurements.json"
     return inputs
 
 
@@ -85,8 +99,10 @@ def score_args(w, input):
         args += ["--weights", config["metrics"]["inception_weights"]]
     if not config["metrics"]["precision_recall"]:
         args.append("--no-precision-recall")
-    if w.run != "uniform_noise" and get_method(w.run.split("/")[0]).reconstructs():
+    if is_model_run(w.run) and get_method(w.run.split("/")[0]).reconstructs():
         args += ["--recon", f"{input.figures}/recon.npz"]
+    if "measurements" in input.keys():
+        args += ["--measurements", input.measurements]
     return args
 
 

@@ -19,6 +19,8 @@ rule sample:
             subcategory="{dataset}",
             labels={"method": "{method}", "figure": "{name}", "seed": "{seed}"},
         ),
+        # the method's own measured numbers (Method.measurements; {} for most), merged by its score
+        measurements="results/{dataset}/{method}/seed{seed}/measurements.json",
     log:
         "logs/sample/{dataset}/{method}/seed{seed}.log",
     benchmark:
@@ -73,12 +75,20 @@ rule score:
         # the features behind FID and IS, resampled by the table's bootstrap (ebmbench.evaluate.kept_features);
         # metrics.json records them relative to its folder
         features="results/{dataset}/{run}/features.npz",
+        # samples beside their nearest training images in the FID features; metrics.json's `memorised`
+        nearest=report(
+            "results/{dataset}/{run}/nearest.png",
+            category="5. Not copies",
+            subcategory="{dataset}",
+            caption="../report/nearest.rst",
+            labels={"run": "{run}", "dataset": "{dataset}"},
+        ),
     log:
         "logs/score/{dataset}/{run}.log",
     benchmark:
         "results/benchmarks/score/{dataset}/{run}.tsv"
     wildcard_constraints:
-        run=r"uniform_noise|[a-z0-9_]+/seed\d+",
+        run=r"uniform_noise|[a-z0-9_]+/seed\d+(/variants/[A-Za-z0-9_]+)?",
     conda:
         "../envs/cpu.yaml"
     container:
@@ -94,7 +104,7 @@ rule score:
     shell:
         "{params.ebmbench} score --samples {input.samples} --data {params.data} {params.args:q} "
         "--cache resources/fidelity-cache --device {params.device} --threads {threads} "
-        "--features {output.features} --out {output.metrics} > {log} 2>&1"
+        "--features {output.features} --nearest {output.nearest} --out {output.metrics} > {log} 2>&1"
 
 
 rule comparison:
@@ -128,8 +138,10 @@ rule table:
         pages=expand("results/{dataset}/comparison.png", dataset=config["datasets"]),
     output:
         table=report("results/table.csv", category="Comparison table"),
-        # each ordering a paper prints between a method and its baseline, with the measured values
-        orderings=report("results/orderings.csv", category="Comparison table"),
+        # the claims ledger (methods/claims.csv and each ordering a paper prints between a method and its
+        # baseline), measured over seeds with intervals and verdicts; a target of its own:
+        # snakemake results/claims.csv --config seeds=[0,1,2]
+        claims=report("results/claims.csv", category="4. Claims", caption="../report/claims.rst"),
         # the rows coloured by verdict, and each source table in its paper's shape (ebmbench.evaluate.paper_tables)
         verdicts=report("results/verdicts.html", category="2. Verdicts", caption="../report/verdicts.rst"),
         paper_tables=report(
@@ -149,5 +161,5 @@ rule table:
     shell:
         # printed too: the measured numbers beside the uniform-noise reference and the papers
         "python -m ebmbench table {input.metrics} --datasets {params.datasets:q} --out {output.table} "
-        "--orderings {output.orderings} --verdicts-html {output.verdicts} --paper-tables {output.paper_tables} "
+        "--claims {output.claims} --verdicts-html {output.verdicts} --paper-tables {output.paper_tables} "
         "2>&1 | tee {log}"

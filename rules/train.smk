@@ -11,6 +11,13 @@ rule train:
             subcategory="{dataset}",
             labels={"method": "{method}", "dataset": "{dataset}", "seed": "{seed}"},
         ),
+        # the chain signals of every iteration and the early warnings (ebmbench.health)
+        health=report(
+            "results/{dataset}/{method}/seed{seed}/health.png",
+            category="Training health",
+            subcategory="{dataset}",
+            labels={"method": "{method}", "dataset": "{dataset}", "seed": "{seed}"},
+        ),
     log:
         "logs/train/{dataset}/{method}/seed{seed}.log",
     benchmark:
@@ -35,3 +42,42 @@ rule train:
         "{params.ebmbench} train --method {wildcards.method} --data {params.data} --out {params.out} "
         "--seed {wildcards.seed} --preset {params.preset} {params.sets:q} --device {params.device} --threads {threads} "
         "--other-run restart --allow-divergence > {log} 2>&1"
+
+
+rule sample_variant:
+    """Samples of one of a method's sampling variants (its VARIANTS) from the trained run, labelled
+    "<method>@<variant>" and scored like any run (rule score)."""
+    input:
+        model="results/{dataset}/{method}/seed{seed}/model.pt",
+        image=image_input,
+    output:
+        samples="results/{dataset}/{method}/seed{seed}/variants/{variant}/samples.npz",
+        labels="results/{dataset}/{method}/seed{seed}/variants/{variant}/samples.json",
+        grid=report(
+            "results/{dataset}/{method}/seed{seed}/variants/{variant}/grid.png",
+            category="Samples",
+            subcategory="{dataset}",
+            labels={"method": "{method}@{variant}", "dataset": "{dataset}", "seed": "{seed}"},
+        ),
+    log:
+        "logs/sample/{dataset}/{method}/seed{seed}/{variant}.log",
+    benchmark:
+        "results/benchmarks/sample/{dataset}/{method}/seed{seed}/{variant}.tsv"
+    wildcard_constraints:
+        variant=r"[A-Za-z0-9_]+",
+    conda:
+        "../envs/cpu.yaml"
+    container:
+        apptainer_image
+    threads: config["threads"]
+    resources:
+        **job_resources("sample"),
+    params:
+        run=lambda w, input: os.path.dirname(input.model),
+        out=run_dir,
+        n=n_samples_of,
+        device=config["device"],
+        ebmbench=ebmbench_cmd,
+    shell:
+        "{params.ebmbench} sample --run {params.run} --variant {wildcards.variant} --out {params.out} --n {params.n} "
+        "--seed {wildcards.seed} --device {params.device} --threads {threads} > {log} 2>&1"

@@ -389,13 +389,13 @@ CASES = {
         "same_run.json",
     ),
     "table: field missing": (lambda r: ["table", f"{r}/m/no_counts.json", "--out", f"{r}/t.csv"], "n_generated"),
-    "table: NaN metric": (lambda r: ["table", f"{r}/m/nan.json", "--out", f"{r}/t.csv"], "fid = nan"),
+    "table: NaN metric": (lambda r: ["table", f"{r}/m/nan.json", "--out", f"{r}/t.csv"], "field 'fid' = nan"),
     "table: truncated metrics": (lambda r: ["table", f"{r}/m/cut.json", "--out", f"{r}/t.csv"], "cut.json"),
     "table: metrics missing": (lambda r: ["table", f"{r}/m/none.json", "--out", f"{r}/t.csv"], "none.json"),
     "table: --out is a folder": (lambda r: ["table", f"{r}/m/a.json", "--out", f"{r}/empty"], "empty"),
-    "table: --orderings is a folder": (
-        lambda r: ["table", f"{r}/m/a.json", "--out", f"{r}/t.csv", "--orderings", f"{r}/empty"],
-        "--orderings",
+    "table: --claims is a folder": (
+        lambda r: ["table", f"{r}/m/a.json", "--out", f"{r}/t.csv", "--claims", f"{r}/empty"],
+        "--claims",
     ),
     "table: --verdicts-html is a folder": (
         lambda r: ["table", f"{r}/m/a.json", "--out", f"{r}/t.csv", "--verdicts-html", f"{r}/empty"],
@@ -676,12 +676,15 @@ def test_a_lock_left_by_a_killed_writer_does_not_block(root, tmp_path, capsys):
     assert (run / "model.pt").exists() and not (run / ".ebmbench.lock").exists()
 
 
-def test_a_rerun_removes_the_outputs_it_will_rewrite(root, tmp_path, monkeypatch):
+def test_an_interrupted_rerun_leaves_the_previous_outputs_whole(root, tmp_path, monkeypatch):
+    """The new set is written aside and committed whole (ebmbench.commit): interrupted before the
+    commit, the folder holds exactly the previous run's files, nothing of the new one."""
     run = tmp_path / "run"
     shutil.copytree(root / "run", run)
     (run / "figures").mkdir()
     (run / "figures" / "old_figure.png").write_bytes(b"previous run")
     (run / "metrics.json").write_text("{}")
+    before = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
 
     def killed(*a, **k):
         raise KeyboardInterrupt  # interrupted after the samples, before the grid
@@ -689,9 +692,8 @@ def test_a_rerun_removes_the_outputs_it_will_rewrite(root, tmp_path, monkeypatch
     monkeypatch.setattr("ebmbench.sampling.image_grid", killed)
     with pytest.raises(KeyboardInterrupt):
         main(["sample", "--run", str(run), "--out", str(run), "--n", "4", "--no-progress"])
-    assert not (run / "figures").exists() and not (run / "metrics.json").exists() and not (run / "grid.png").exists()
-    assert json.loads((run / "samples.json").read_text())["status"] == "ok"  # only this run's files
-    assert not (run / ".ebmbench.lock").exists()
+    assert {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no staging folder, no lock left
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o002])

@@ -15,10 +15,11 @@ from ebmbench.methods.coop_vae_ebm import CoopVAEBM
 from ebmbench.methods.coopnets import CoopNets
 from ebmbench.methods.latent_ebm import LatentEBM
 from ebmbench.methods.vae import VAE
+from PIL import Image
 from torch import nn
 
-from ebmbench.evaluate.orderings import build_orderings, format_orderings
-from ebmbench.evaluate.table import build_table
+from ebmbench.evaluate.claims import build_claims, format_claims
+from ebmbench.evaluate.table import build_table, read_runs
 from ebmbench.io import write_json
 from ebmbench.nets import n_params
 
@@ -251,10 +252,10 @@ def metrics(tmp_path, method, seed, **values):
     return path
 
 
-def test_table_puts_baselines_beside_their_methods_and_measures_the_orderings(tmp_path):
+def test_table_puts_baselines_beside_their_methods_and_the_ledger_measures_the_orderings(tmp_path):
     files = [metrics(tmp_path, "vae", s, fid=f, mse=0.02) for s, f in ((0, 300.0), (1, 320.0))]
     files += [metrics(tmp_path, "latent_ebm", s, fid=f, mse=0.01) for s, f in ((0, 250.0), (1, 270.0))]
-    files += [metrics(tmp_path, "abp", s, fid=200.0, mse=0.005) for s in (0, 1)]
+    files += [metrics(tmp_path, "abp", s, fid=200.0 + 20 * s, mse=0.005) for s in (0, 1)]
     files += [metrics(tmp_path, m, 0, fid=400.0, mse=0.03) for m in ("dual_mcmc", "coopnets", "short_run")]
     table = build_table(files)
     order = list(dict.fromkeys(table["method"]))
@@ -263,25 +264,43 @@ def test_table_puts_baselines_beside_their_methods_and_measures_the_orderings(tm
     assert set(table[table.method == "coopnets"]["ablates"]) == {"coop_vae_ebm dual_mcmc"}
     assert set(table[table.method == "latent_ebm"]["ablates"]) == {""}
 
-    out = tmp_path / "orderings.csv"
-    od = build_orderings(table, out)
+    out = tmp_path / "claims.csv"
+    od = build_claims(read_runs(files), out, claims=[])  # the papers' orderings alone
     assert len(pd.read_csv(out)) == len(od) > 0
-    got = {(r.better, r.worse, r.metric, r.paper_source): r for r in od.itertuples()}
+    got = {(r.method_a, r.method_b, r.metric_a, r.source): r for r in od.itertuples()}
     pang = got[("latent_ebm", "vae", "fid", "Pang et al. 2020 Table 1")]
-    assert (pang.better_measured, pang.worse_measured, pang.n_seeds, pang.holds) == (260.0, 310.0, 2, "yes")
-    assert pang.better_std == pytest.approx(math.sqrt(200)) and "svhn 29.44 vs 46.78" in pang.paper_values
-    assert got[("latent_ebm", "vae", "mse", "Pang et al. 2020 Table 1")].holds == "yes"
-    assert got[("latent_ebm", "abp", "fid", "Cui, Wu & Han 2023 (CVPR) Table 1")].holds == "no"  # 260 vs 200
-    assert got[("dual_mcmc", "coopnets", "fid", "Cui & Han 2023 (NeurIPS) Table 1")].holds == "no"  # a tie is no win
-    assert got[("dual_mcmc", "coopnets", "mse", "Cui & Han 2023 (NeurIPS) Table 3")].holds == "no"
-    assert not any(r.better == "short_run" or r.worse == "short_run" for r in od.itertuples())  # not a baseline pair
-    text = format_orderings(od)
-    assert "digits fid: latent_ebm 260 +- 14 vs vae 310 +- 14 (2 seeds) -> holds: yes" in text
+    assert (pang.mean_a, pang.mean_b, pang.n_seeds, pang.verdict) == (260.0, 310.0, 2, "holds")
+    assert (pang.difference, pang.lo, pang.hi) == (-50.0, -50.0, -50.0)  # paired by seed: -50 on both
+    assert "svhn 29.44 vs 46.78" in pang.claim
+    assert got[("latent_ebm", "vae", "mse", "Pang et al. 2020 Table 1")].verdict == "holds"
+    assert got[("latent_ebm", "abp", "fid", "Cui, Wu & Han 2023 (CVPR) Table 1")].verdict == "reversed"  # +50 per seed
+    tie = got[("dual_mcmc", "coopnets", "fid", "Cui & Han 2023 (NeurIPS) Table 1")]
+    assert (tie.verdict, tie.n_seeds) == ("inconclusive", 1) and "no interval" in tie.interval  # one seed
+    assert got[("dual_mcmc", "coopnets", "mse", "Cui & Han 2023 (NeurIPS) Table 3")].verdict == "inconclusive"
+    assert not any("short_run" in (r.method_a, r.method_b) for r in od.itertuples())  # not a baseline pair
+    text = format_claims(od)
+    assert "digits latent_ebm_beats_vae_fid: latent_ebm fid < vae fid: 260 vs 310, A - B -50 [-50, -50]" in text
 
 
-def test_orderings_report_a_diverged_baseline_without_a_number(tmp_path):
+def test_the_ledger_reports_a_diverged_baseline_without_a_number(tmp_path):
     files = [metrics(tmp_path, "latent_ebm", 0, fid=250.0, mse=0.01)]
     path = tmp_path / "vae.json"
     write_json(path, {"method": "vae", "dataset": "digits", "seed": 0, "status": "diverged"})
-    od = build_orderings(build_table(files + [path]))
-    assert set(od[od.worse == "vae"]["holds"]) == {"n/a: diverged"}
+    od = build_claims(read_runs(files + [path]), claims=[])
+    assert set(od[od.method_b == "vae"]["verdict"]) == {"not measured (vae diverged (seed 0))"}
+
+
+@pytest.mark.parametrize("cls", [VAE, ABP, CoopNets])
+def test_baselines_draw_the_latent_interpolation_and_measure_nothing_of_their_methods(cls, tmp_path):
+    """Each baseline's figures include latent_interpolation.png (rows: pairs, columns: points along
+    the path); the measurements of the methods they ablate are not theirs."""
+    m = build(cls, batch_size=4)
+    m.train(False)
+    x = torch.rand(4, 3, 32, 32, generator=gen(0)) * 2 - 1
+    written = m.figures(x, gen(1), tmp_path)
+    assert sorted(p.name for p in written) == sorted(cls.FIGURES) and "latent_interpolation.png" in cls.FIGURES
+    rows = m.cfg.revision_rows if cls is CoopNets else m.cfg.fig_images
+    cols = m.cfg.interp_points if cls is CoopNets else m.cfg.fig_cols
+    with Image.open(tmp_path / "latent_interpolation.png") as im:
+        assert abs(im.width / im.height - cols / rows) < 0.1
+    assert not cls.measures() and cls.VARIANTS == {}

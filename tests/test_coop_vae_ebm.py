@@ -162,3 +162,28 @@ def test_paper_numbers_that_are_unverified_never_print_plain_reproduced(tmp_path
     assert set(rows.status) == {"done"}
     unverified = rows[~rows.paper_verified.astype(bool)]
     assert len(unverified) == 1 and unverified.verdict.iloc[0].endswith(" [unverified]")
+
+
+def test_sampling_variants_are_the_proposals_and_the_noise_started_chains_of_the_same_ebm():
+    """(a) vae_proposal: the decoder outputs that `sample` revises (same stream, bit for bit);
+    (c) noise_K: the same chain, n_steps_test steps from Uniform(-1, 1); (d) noise_4K: four times as
+    long, which (noise 0: gradient descent on U) ends at lower energy."""
+    torch.manual_seed(0)
+    m = CoopVAEBM(tiny(n_steps_test=3), (3, 32, 32), CPU)
+    m.train(False)
+    k = m.sample_chunk()
+    g = torch.Generator().manual_seed(2)
+    proposals = m.sample_variant("vae_proposal", k, g)
+    revised = m.revise(proposals, 3, g)
+    assert torch.equal(m.sample(k, torch.Generator().manual_seed(2)), revised)
+    assert not torch.allclose(proposals, revised)
+
+    g = torch.Generator().manual_seed(5)
+    u = torch.rand((k, 3, 32, 32), generator=g) * 2 - 1
+    expected = m.revise(u, 3, g)
+    noise_k = m.sample_variant("noise_K", k, torch.Generator().manual_seed(5))
+    assert torch.equal(noise_k, expected)
+    noise_4k = m.sample_variant("noise_4K", k, torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        assert m.energy(noise_4k).mean() < m.energy(noise_k).mean()
+    assert set(CoopVAEBM.VARIANTS) == {"vae_proposal", "noise_K", "noise_4K"}

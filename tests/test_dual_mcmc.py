@@ -1,12 +1,19 @@
 """Dual-MCMC (Cui & Han 2023): the two chains, spectral norm and the released architectures."""
 
 import dataclasses
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from ebmbench.methods.dual_mcmc import DualMCMC, diag_normal_nll
 from torch import nn
 
+from ebmbench.evaluate import paper_numbers
+from ebmbench.evaluate.measured import measured_metrics
+from ebmbench.evaluate.paper_numbers import load
+from ebmbench.evaluate.scoring import LOWER_IS_BETTER, METRICS
+from ebmbench.io import SuiteError, load_images_npz, read_json, write_json
 from ebmbench.nets import n_params
 
 CPU = torch.device("cpu")
@@ -136,3 +143,75 @@ def test_paper_presets_state_the_released_data_protocol():
 
     doc = ebmbench.methods.dual_mcmc.__doc__
     assert "_CelebA64_netI/G/E" in doc and "not in the released" not in doc  # the nets are released
+
+
+def test_the_x0_variant_is_the_generator_sample_the_default_then_revises():
+    """`x0` draws G(z) from the same stream as `sample`: revising it with the rest of that stream
+    gives the default sample bit for bit, and the revision changes it."""
+    m = model(sample_steps=3)
+    m.train(False)
+    g = torch.Generator().manual_seed(4)
+    x0 = m.sample_variant("x0", 8, g)
+    revised = m.revise_x(x0, g, 3)
+    assert torch.equal(m.sample(8, torch.Generator().manual_seed(4)), revised)
+    assert not torch.allclose(x0, revised)
+    with pytest.raises(SuiteError, match="no sampling variant 'x1'"):
+        m.sample_variant("x1", 8, g)
+
+
+def test_z_mse_falls_with_the_posterior_revision_of_a_fixed_generator():
+    """Observations the generator explains exactly from a known z, an inference model that knows
+    nothing: the z-chain must lower the reconstruction MSE it starts from."""
+    m = model(z_steps=10)
+    m.train(False)
+    with torch.no_grad():
+        x = m.generate(m.prior(8, torch.Generator().manual_seed(3)))
+    out = m.measurements(x, torch.Generator().manual_seed(5))
+    assert set(out) == {"z_mse_before_revision", "z_mse_after_revision"}
+    assert out["z_mse_after_revision"] < 0.7 * out["z_mse_before_revision"]
+
+
+def test_the_generator_only_paper_row_is_measured_by_the_x0_variant(tmp_path):
+    rows = [p for p in load() if p.method == "Ours (generator x0 only)"]
+    assert [(p.suite_id, p.dataset) for p in rows] == [("dual_mcmc@x0", "celeba64")]
+    src = Path(str(paper_numbers.PATH)).read_text()
+    bad = tmp_path / "bad.csv"
+    bad.write_text(src.replace("dual_mcmc@x0", "dual_mcmc@x1"))
+    with pytest.raises(SuiteError, match="line 18 .*suite_id"):
+        load(bad)
+
+
+def test_measured_numbers_reach_the_metrics_checked(tmp_path):
+    """score's merge: the sampling cost from samples.json, each measurement as a metric; an unknown
+    name stops naming the remedy; a non-finite one is null with its reason."""
+    path = tmp_path / "measurements.json"
+    write_json(path, {"z_mse_before_revision": 0.05, "z_mse_after_revision": 0.02})
+    out = measured_metrics({"seconds_per_1000": 3.5}, path)
+    assert out == {"seconds_per_1000": 3.5, "z_mse_before_revision": 0.05, "z_mse_after_revision": 0.02}
+    assert set(out) <= set(METRICS) and not LOWER_IS_BETTER["locality"] and LOWER_IS_BETTER["seconds_per_1000"]
+    path.write_text('{"z_mse_after_revision": NaN}')
+    assert measured_metrics({}, path)["z_mse_after_revision_unavailable"].startswith("not finite")
+    write_json(path, {"zmse": 0.1})
+    with pytest.raises(SuiteError, match="'zmse', not a measurement of this suite.*MEASURED"):
+        measured_metrics({}, path)
+
+
+def test_a_variant_run_is_labelled_timed_and_leaves_the_default_samples_alone(digits_dir, tmp_path):
+    """`sample --variant x0`: samples and labels "dual_mcmc@x0" with its seconds per 1,000 images; the
+    default run of the same model writes the z MSEs to measurements.json, and its samples are the
+    same whether or not the variant was drawn first."""
+    from ebmbench.loop import train
+    from ebmbench.sampling import generate
+
+    train("dual_mcmc", digits_dir, tmp_path / "run", 0, None, {"n_iters": 2}, "cpu", False)
+    generate(tmp_path / "run", 10, tmp_path / "a", 0, digits_dir, n_recon=8, progress=False)
+    generate(tmp_path / "run", 10, tmp_path / "x0", 0, None, progress=False, variant="x0")
+    generate(tmp_path / "run", 10, tmp_path / "b", 0, digits_dir, n_recon=8, progress=False)
+    labels = read_json(tmp_path / "x0" / "samples.json")
+    assert labels["method"] == "dual_mcmc@x0" and labels["variant"] == "x0" and labels["seconds_per_1000"] > 0
+    assert not (tmp_path / "x0" / "measurements.json").exists() and not (tmp_path / "x0" / "figures").exists()
+    a, b, x0 = (load_images_npz(tmp_path / d / "samples.npz") for d in ("a", "b", "x0"))
+    assert np.array_equal(a, b) and not np.array_equal(a, x0)
+    assert set(read_json(tmp_path / "a" / "measurements.json")) == {"z_mse_before_revision", "z_mse_after_revision"}
+    with pytest.raises(SuiteError, match="no sampling variant 'noise_K'; its variants: x0"):
+        generate(tmp_path / "run", 10, tmp_path / "bad", 0, None, progress=False, variant="noise_K")

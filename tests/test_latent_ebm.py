@@ -10,6 +10,7 @@ from ebmbench.methods.latent_ebm import LatentEBM, LatentEBMConv
 from torch import nn
 
 from ebmbench.evaluate.paper_numbers import load
+from ebmbench.latent_figures import interpolation_codes, locality
 from ebmbench.nets import n_params
 
 CPU = torch.device("cpu")
@@ -217,3 +218,47 @@ def test_mse_rows_are_marked_unverified_scale():
         mse = [p for p in rows if p.metric == "mse"]
         assert mse and all(not p.verified and p.protocol.startswith("SCALE UNVERIFIED") for p in mse)
         assert all(p.verified for p in rows if p.metric == "fid" and p.method == "Ours")
+
+
+# -- latent space: locality (Xu's claim as a number) and the interpolation path ---------------------
+
+
+def upsample_generator(factor):
+    """A (1, 4, 4) latent map -> (3, 4f, 4f) image, each position painting exactly its own f x f patch."""
+    return lambda z: z.sum(1, keepdim=True).repeat_interleave(factor, 2).repeat_interleave(factor, 3).repeat(1, 3, 1, 1)
+
+
+def test_locality_is_one_for_a_generator_whose_positions_paint_only_their_patch():
+    z = torch.randn(5, 1, 4, 4, generator=gen(0))
+    masks = torch.eye(16).view(16, 1, 4, 4)
+    noise = torch.randn(z.shape, generator=gen(1))
+    value = locality(upsample_generator(8), z, lambda v, u: v + noise * masks[u], 16, 4, list(range(16)))
+    assert value == pytest.approx(1.0)
+    shifted = [(u + 1) % 16 for u in range(16)]  # the wrong patch for every position holds none of its change
+    assert locality(upsample_generator(8), z, lambda v, u: v + noise * masks[u], 16, 4, shifted) == pytest.approx(0.0)
+
+
+def test_locality_is_one_sixteenth_when_every_unit_changes_the_whole_image_alike():
+    """A vector latent whose every coordinate scales the whole image evenly: its best patch holds 1/16."""
+    z = torch.randn(6, 5, generator=gen(0))
+    decode = lambda v: v.sum(1).view(-1, 1, 1, 1).expand(-1, 3, 32, 32)  # noqa: E731
+    noise = torch.randn(z.shape, generator=gen(1))
+    eye = torch.eye(5)
+    assert locality(decode, z, lambda v, u: v + noise * eye[u], 5, 4) == pytest.approx(1 / 16)
+
+
+@pytest.mark.parametrize("cls", VARIANTS)
+def test_measurements_give_a_locality_between_even_spread_and_perfect(cls):
+    m = model_of(cls)
+    m.train(False)
+    x = torch.rand(6, 3, 32, 32, generator=gen(0)) * 2 - 1
+    out = m.measurements(x, gen(1))
+    assert set(out) == {"locality"} and 1 / 16 - 1e-6 <= out["locality"] <= 1.0
+
+
+def test_interpolation_path_runs_from_one_code_to_the_other_keeping_unit_norms():
+    z_a, z_b = torch.eye(4)[:2], torch.eye(4)[2:]  # orthonormal pairs
+    path = interpolation_codes(z_a, z_b, 5).view(2, 5, 4)
+    torch.testing.assert_close(path[:, 0], z_a)
+    torch.testing.assert_close(path[:, -1], z_b, atol=1e-6, rtol=0)
+    torch.testing.assert_close(path.norm(dim=2), torch.ones(2, 5))  # rho^2 + (1 - rho^2) = 1

@@ -360,3 +360,20 @@ def test_comparison_headline_shows_precision_and_recall_beside_fid():
     no_prc = {k: v for k, v in m.items() if k not in ("precision", "recall")}
     assert headline(no_prc) == "FID 12.35 | IS 3.2 | MSE 0.00412\n1000 samples"
     assert headline({"status": "diverged"}) == "diverged"
+
+
+def test_comparison_page_is_a_grid_three_panels_wide(tmp_path):
+    from PIL import Image
+
+    from ebmbench.evaluate.comparison import comparison_page
+    from ebmbench.io import write_json
+
+    runs = []
+    for i in range(9):
+        run = tmp_path / f"m{i}" / "seed0"
+        save_npz(run / "samples.npz", images=np.full((36, 32, 32, 1), 20 * i, np.uint8))
+        write_json(run / "metrics.json", {"method": f"m{i}", "seed": 0, "fid": 1.0, "n_generated": 36})
+        runs.append(run)
+    # 100 dpi, 4.6 x 5.4 in a panel: three to a row, a laptop screen's width (<= 1600 px) in all
+    assert Image.open(comparison_page(runs, tmp_path / "nine.png")).size == (1380, 1620)
+    assert Image.open(comparison_page(runs[:2], tmp_path / "two.png")).size == (920, 540)

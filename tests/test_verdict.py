@@ -159,7 +159,9 @@ def _constructed(tmp_path):
                 "fid": fid,
                 "n_generated": 1000,
                 "n_reference": 1497,
-                "extractor": "x",
+                "extractor": "inception-x",  # the paper's protocol, so each gets a verdict
+                "preset": "digits",
+                "data_kind": "digits",
             },
         )
     files.append(tmp_path / "le.json")

@@ -3,10 +3,12 @@ extractor-agreement check, the cost table and the comparison page."""
 
 import argparse
 import json
+from pathlib import Path
 
-from ..checks import at_least, device, input_file, out_file, out_folder, prepared
+from ..checks import apart, at_least, device, input_file, out_file, out_folder, prepared
 from ..io import SuiteError
 from .command import Command, set_threads
+from .gating import Check
 
 
 class Classifier(Command):
@@ -50,6 +52,8 @@ class Score(Command):
         p.add_argument("--extractor", choices=["digits", "inception"], required=True)
         p.add_argument("--weights", help="extractor weights (digits classifier, or local Inception weights)")
         p.add_argument("--recon", help="recon.npz for reconstruction MSE")
+        p.add_argument("--measurements", help="measurements.json of `sample`: the method's own numbers, as metrics")
+        p.add_argument("--nearest", help="also draw samples beside their nearest training images in this PNG")
         p.add_argument("--cache", help="folder for cached reference statistics")
         p.add_argument("--device", default="cpu")
         p.add_argument("--threads", type=int)
@@ -85,27 +89,48 @@ class Score(Command):
             digits_weights(a.weights)
         elif a.weights is not None:
             input_file(a.weights, "Inception weights file")
-        if a.recon is not None:
-            input_file(a.recon, "reconstruction file (--recon)")
+        for path, what in ((a.recon, "reconstruction file (--recon)"), (a.measurements, "measurements file")):
+            if path is not None:
+                input_file(path, what)
         if a.cache is not None:
             out_folder(a.cache, "--cache")
             cache_entries(a.cache, info)
         if a.features is not None:
             out_file(a.features, "--features")
+            if Path(a.out).resolve().parent not in Path(a.features).resolve().parents:
+                # beside the samples, a second score into another file would change the first one's interval
+                raise SuiteError(
+                    f"--features {a.features} must lie in (or below) the folder of --out {a.out}, which records it: "
+                    f"give e.g. --features {Path(a.out).with_name('features.npz')}."
+                )
+        if a.nearest is not None:
+            out_file(a.nearest, "--nearest")
         out_file(a.out)
+        ins = {"--samples": a.samples, "the samples' labels": samples.with_name("samples.json"), "--data": a.data}
+        ins |= {"--weights": a.weights, "--recon": a.recon, "--cache": a.cache}
+        outs = {"--out": a.out, "--features": a.features, "--nearest": a.nearest}
+        apart(outs, ins | {"--measurements": getattr(a, "measurements", None)})
 
     @staticmethod
     def run(a):
         set_threads(a.threads)
-        from ..evaluate.scoring import features_record, score
-        from ..io import write_json
+        from ..commit import committed_files
+        from ..evaluate.scoring import features_record, score, write_metrics
         from ..provenance import provenance
 
-        m = score(a.samples, a.data, a.extractor, a.weights, a.cache, a.device, a.recon, a.precision_recall, a.features)
-        if a.features is not None:
-            m["features"] = features_record(a.features, a.out)
-        write_json(a.out, {**m, "provenance": provenance(a.samples, a.device)})
+        with committed_files("score", [p for p in (a.out, a.features, a.nearest) if p]) as tmp:  # all new or all old
+            files = (a.recon, a.precision_recall, tmp[Path(a.features)] if a.features else None, a.measurements)
+            near = tmp[Path(a.nearest)] if a.nearest else None
+            m = score(a.samples, a.data, a.extractor, a.weights, a.cache, a.device, *files, nearest_path=near)
+            if a.features is not None:
+                m["features"] = features_record(a.features, a.out)
+            m |= {"provenance": provenance(a.samples, a.device)}
+            m = write_metrics(tmp[Path(a.out)], m, a.samples, a.data, shown=a.out)
         print(json.dumps(m))
+
+
+# every file or folder `table` writes (options' attribute names), committed as one set
+TABLE_OUTPUTS = ("out", "claims", "verdicts_html", "paper_tables")
 
 
 class Table(Command):
@@ -120,8 +145,18 @@ class Table(Command):
             "--datasets", nargs="*", default=[], help="list these datasets' paper numbers without a run (not run)"
         )
         p.add_argument("--out", required=True)
-        p.add_argument("--orderings", help="also write the papers' method-vs-baseline orderings, measured, to this CSV")
+        p.add_argument(
+            "--claims",
+            help="also write the claims ledger (methods/claims.csv and the papers' method-vs-baseline orderings), "
+            "measured over seeds with intervals and verdicts, to this CSV",
+        )
         p.add_argument("--verdicts-html", help="also write the table coloured by verdict to this HTML page")
+        p.add_argument(
+            "--compare-changed-presets",
+            action="store_true",
+            help="give verdicts for runs of a paper preset with changed fields too (the verdict names them); "
+            "default: such runs are `not comparable`",
+        )
         p.add_argument(
             "--paper-tables",
             help="also write each paper's source table with the verdicts (CSV, Markdown) into this folder",
@@ -129,23 +164,18 @@ class Table(Command):
 
     @staticmethod
     def check(a):
-        from ..evaluate.scoring import metrics_record
+        from ..evaluate.claims import load as load_claims
+        from ..evaluate.table import read_runs
 
         if not a.metrics:
             raise SuiteError("table needs at least one metrics.json file; none were given (did the score steps run?).")
-        seen = {}
-        for f in a.metrics:
-            m = metrics_record(f)
-            key = (m["method"], m["dataset"], m.get("seed"))
-            if key in seen:  # counted twice it would pass for two seeds with std 0
-                raise SuiteError(
-                    f"{f} and {seen[key]} are both method {key[0]}, dataset {key[1]}, seed {key[2]}; "
-                    f"give each run once (is a seed, dataset or method listed twice in the config?)."
-                )
-            seen[key] = f
+        runs = read_runs(a.metrics)  # contracts, each run once, seeds combinable
         out_file(a.out)
-        if a.orderings is not None:  # checked before the table is written, not after
-            out_file(a.orderings, "--orderings")
+        ins = {f"input {f}": f for f in a.metrics} | {f"features of {r['method']}": r.get("features") for r in runs}
+        apart({f"--{k.replace('_', '-')}": getattr(a, k, None) for k in TABLE_OUTPUTS}, ins)
+        load_claims()  # a bad ledger row stops here, before the table is written
+        if a.claims is not None:  # checked before the table is written, not after
+            out_file(a.claims, "--claims")
         if a.verdicts_html is not None:
             out_file(a.verdicts_html, "--verdicts-html")
         if a.paper_tables is not None:
@@ -153,52 +183,26 @@ class Table(Command):
 
     @staticmethod
     def run(a):
+        from ..commit import committed_files
+
+        # the table's files are one set: written aside, swapped in together (ebmbench.commit)
+        outs = {k: Path(getattr(a, k)) for k in TABLE_OUTPUTS if getattr(a, k, None) is not None}
+        with committed_files("table", list(outs.values())) as tmp:
+            Table.write(argparse.Namespace(**{**vars(a), **{k: tmp[p] for k, p in outs.items()}}))
+
+    @staticmethod
+    def write(a):
         import pandas as pd
 
-        from ..evaluate.orderings import build_orderings, format_orderings
-        from ..evaluate.table import build_table
+        from ..evaluate.claims import build_claims, format_claims
+        from ..evaluate.table import build_table, read_runs
 
-        df = build_table(a.metrics, a.datasets, a.out, a.verdicts_html, a.paper_tables)
+        df = build_table(a.metrics, a.datasets, a.out, a.verdicts_html, a.paper_tables, a.compare_changed_presets)
         shown = ["method", "ablates", "dataset", "metric", "measured", "half_width", "n_seeds", "paper", "verdict"]
         with pd.option_context("display.width", 220, "display.max_columns", 20):
             # empty cells print blank, not NaN: a reader of the log sees "no value", not a broken number
             print(df[shown].to_string(index=False, na_rep=""))
-        print(format_orderings(build_orderings(df, a.orderings)))
-
-
-class Check(Command):
-    """regression gate: fail when a metric got worse than expected (or than the paper, by its verdict)"""
-
-    name = "check"
-
-    @staticmethod
-    def arguments(p):
-        p.add_argument("table")
-        p.add_argument("--against", required=True, help="expected-values CSV, or 'paper' for the paper numbers")
-
-    @staticmethod
-    def check(a):
-        input_file(a.table, "table")
-        if a.against != "paper":
-            input_file(a.against, "expected values (--against)")
-
-    @staticmethod
-    def run(a):
-        from ..evaluate.gate import check
-
-        failures = check(a.table, a.against)
-        for f in failures:
-            band = "paper" if f["tolerance"] is None else "expected"
-            band += f" {f['expected']:.6g}" + ("" if f["tolerance"] is None else f" +- {f['tolerance']:.0%}")
-            print(
-                f"REGRESSION {f['method']}/{f['dataset']}/{f['metric']}: measured {f['measured']:.6g}, "
-                f"{band}: {f['problem']} ({f['reason']})"
-            )
-        if failures:
-            print(f"{len(failures)} regression(s)")
-        else:
-            print("no verdict worse than the paper" if a.against == "paper" else "all metrics within tolerance")
-        return 1 if failures else 0
+        print(format_claims(build_claims(read_runs(a.metrics), a.claims)))
 
 
 class Agreement(Command):

@@ -4,9 +4,31 @@ ceiling, parameter counts."""
 import json
 from pathlib import Path
 
-from ..checks import at_least, dataset_spec, device, input_dir, input_file, out_folder, parse_sets, prepared
+from ..checks import (
+    apart,
+    at_least,
+    dataset_spec,
+    device,
+    fits,
+    input_dir,
+    input_file,
+    out_folder,
+    parse_sets,
+    prepared,
+    seed,
+)
+from ..commit import committed_folder
 from ..io import folder_lock
 from .command import Command, set_threads
+
+PREPARED = ("train.npy", "test.npy", "info.json")
+# what a new set of samples makes stale beside it: the score of the samples it replaces
+SCORED = ("metrics.json", "features.npz")
+
+
+def _image_bytes(n: int, shape) -> int:
+    h, w, c = shape
+    return n * h * w * c
 
 
 class Prepare(Command):
@@ -25,13 +47,15 @@ class Prepare(Command):
     def check(a):
         a.spec_dict = dataset_spec(a.dataset, a.spec)
         out_folder(a.out)
+        apart({"--out": a.out}, {"the spec's path": a.spec_dict.get("path")})
 
     @staticmethod
     def run(a):
         from ..data import prepare
 
-        with folder_lock(a.out):
-            info = prepare(a.dataset, a.spec_dict, Path(a.data_root), Path(a.out))
+        # the three files are one set: a kill leaves the old set or the new one, never a mixture
+        with folder_lock(a.out), committed_folder("prepare", a.out, PREPARED) as stage:
+            info = prepare(a.dataset, a.spec_dict, Path(a.data_root), stage)
         print(json.dumps(info, indent=2))
 
 
@@ -67,6 +91,7 @@ class Train(Command):
     def check(a):
         from ..registry import resolve_config
 
+        seed("--seed", a.seed)
         at_least("--seed", a.seed, 0)
         at_least("--threads", a.threads)
         device(a.device)
@@ -88,7 +113,7 @@ class Train(Command):
 
 
 class Sample(Command):
-    """samples, grid, reconstructions and figures from a run"""
+    """samples, grid, reconstructions, figures and measurements from a run (or a sampling variant's samples)"""
 
     name = "sample"
 
@@ -99,6 +124,10 @@ class Sample(Command):
         p.add_argument("--out", required=True)
         p.add_argument("--data", help="prepared dataset folder (enables reconstructions and figures)")
         p.add_argument("--n-recon", type=int, default=300, help="test images to reconstruct")
+        p.add_argument(
+            "--variant",
+            help="draw with this sampling variant of the method (its VARIANTS) instead: samples, grid and labels only",
+        )
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--device", default="auto")
         p.add_argument("--threads", type=int)
@@ -108,6 +137,7 @@ class Sample(Command):
     def check(a):
         at_least("--n", a.n)
         at_least("--n-recon", a.n_recon)
+        seed("--seed", a.seed)
         at_least("--seed", a.seed, 0)
         at_least("--threads", a.threads)
         device(a.device)
@@ -116,17 +146,32 @@ class Sample(Command):
         if a.data is not None:
             prepared(a.data)  # that it is the run's own data, `generate` checks from the model's identity
         out_folder(a.out)
+        apart({"--out": a.out}, {"--data": a.data})
+        from ..runs import FINAL, load_checkpoint
+
+        shape = load_checkpoint(run / FINAL)["identity"]["image_shape"]
+        size = _image_bytes(a.n, shape)  # the chunks and their concatenation in memory, the .npz on disk
+        fits("--n", f"{a.n:,} images of {'x'.join(map(str, shape))}", 2 * size, size, a.out)
 
     @staticmethod
     def run(a):
         set_threads(a.threads)
-        from ..sampling import generate
+        from ..sampling import SAMPLE_OUTPUTS, generate
 
-        with folder_lock(a.out):
+        # written aside and swapped in whole; the previous samples' score goes with them (ebmbench.commit)
+        with folder_lock(a.out), committed_folder("sample", a.out, (*SAMPLE_OUTPUTS, *SCORED)) as stage:
             summary = generate(
-                a.run, a.n, a.out, a.seed, a.data, a.n_recon, device=a.device, progress=not a.no_progress
+                a.run,
+                a.n,
+                stage,
+                a.seed,
+                a.data,
+                a.n_recon,
+                device=a.device,
+                progress=not a.no_progress,
+                variant=a.variant,
             )
-        print(json.dumps(summary))
+        print(json.dumps(summary).replace(str(stage), str(a.out)))
 
 
 class Noise(Command):
@@ -144,16 +189,23 @@ class Noise(Command):
     @staticmethod
     def check(a):
         at_least("--n", a.n)
+        seed("--seed", a.seed, 32)  # NumPy's RandomState
         at_least("--seed", a.seed, 0)
-        prepared(a.data)
+        info = prepared(a.data)
         out_folder(a.out)
+        apart({"--out": a.out}, {"--data": a.data})
+        what = f"{a.n:,} noise images of {'x'.join(map(str, info['image_shape']))}"
+        fits("--n", what, _image_bytes(a.n, info["image_shape"]), _image_bytes(a.n, info["image_shape"]), a.out)
 
     @staticmethod
     def run(a):
         from ..sampling import uniform_noise
 
-        with folder_lock(a.out):
-            uniform_noise(a.data, a.n, a.out, a.seed)
+        with (
+            folder_lock(a.out),
+            committed_folder("noise", a.out, ("samples.npz", "samples.json", "grid.png", *SCORED)) as stage,
+        ):
+            uniform_noise(a.data, a.n, stage, a.seed)
 
 
 class Params(Command):

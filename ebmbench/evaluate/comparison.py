@@ -1,8 +1,9 @@
 """One comparison page per dataset: every model's samples side by side under its name.
 
-Each panel shows the first `n` images of a run's samples.npz (the same number for every model,
-all from runs of one seed, so the same sampling seed), its headline numbers from that run's
-metrics.json below it, and the uniform-noise images beside them as the level to beat.
+Panels in a grid, three to a row (readable at 100 % zoom on a laptop screen). Each shows the first
+`n` images of a run's samples.npz (the same number for every model, all from runs of one seed, so
+the same sampling seed), its headline numbers from that run's metrics.json below it, and the
+uniform-noise images beside them as the level to beat.
 
     ebmbench comparison --out results/digits/comparison.png \
         results/digits/short_run/seed0 ... results/digits/uniform_noise
@@ -28,7 +29,13 @@ def headline(m: dict) -> str:
     lines = [" | ".join(parts)]
     if m.get("precision") is not None and m.get("recall") is not None:  # fidelity vs coverage (k-NN)
         lines.append(f"precision {m['precision']:.2f} | recall {m['recall']:.2f}")
-    return "\n".join([*lines, f"{m.get('n_generated', '?')} samples"])
+    count = f"{m.get('n_generated', '?')} samples"
+    if m.get("memorised") is not None:  # share within a training image's nearest distance (ebmbench.evaluate.nearest)
+        count += f", memorised {m['memorised']:.1%}"
+    return "\n".join([*lines, count])
+
+
+COLUMNS = 3  # panels per row
 
 
 def comparison_page(run_dirs, out, n: int = 36, nrow: int = 6) -> Path:
@@ -45,19 +52,25 @@ def comparison_page(run_dirs, out, n: int = 36, nrow: int = 6) -> Path:
         panels.append((name + seed, images[:n] if images is not None else None, headline(m)))
     if not panels:
         raise SuiteError("the comparison page needs at least one run folder.")
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3.4), squeeze=False)
-    for ax, (title, images, text) in zip(axes[0], panels, strict=True):
+    # a grid, COLUMNS panels a row, each large enough that its images and numbers read at 100 % zoom
+    # on a laptop screen (about 1,500 px wide in all)
+    cols = min(COLUMNS, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 5.4 * rows), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    for ax, (title, images, text) in zip(axes.flat, panels, strict=False):
         if images is not None:
             grid = grid_array(images, nrow)
             ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", interpolation="nearest")
         else:
-            ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel(text, fontsize=8)
+            ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes, fontsize=12)
+        ax.set_title(title, fontsize=13)
+        ax.set_xlabel(text, fontsize=11)
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
     with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
     return Path(out)

@@ -144,11 +144,16 @@ def _row(raw: dict, where: str, known_methods) -> PaperNumber:
     )
 
 
+def suite_ids() -> set[str]:
+    """What a suite_id may name: a method, "<method>@<variant>" of its declared VARIANTS, uniform_noise."""
+    from ..registry import get_method, method_ids
+
+    return {"uniform_noise", *method_ids(), *(f"{m}@{v}" for m in method_ids() for v in get_method(m).VARIANTS)}
+
+
 def load(path=PATH, owner: str | None = None) -> list[PaperNumber]:
     """The numbers of one file, each row checked; `owner`: a plug-in's file, whose rows may name
     only the plug-in's own method id (or none)."""
-    from ..registry import method_ids
-
     path = Path(path)
     try:
         with open(path, newline="", encoding="utf-8") as f:
@@ -165,7 +170,7 @@ def load(path=PATH, owner: str | None = None) -> list[PaperNumber]:
         where = f"{path.name} line {line} ({raw.get('source')}: {raw.get('method')}, {raw.get('dataset')} {raw.get('metric')})"
         if None in raw or any(v is None for v in raw.values()):
             raise SuiteError(f"{where}: has {len(raw)} columns instead of {len(FIELDS)}; quote fields holding commas.")
-        p = _row(raw, where, set(method_ids()) | {"uniform_noise"})
+        p = _row(raw, where, suite_ids())
         if owner is not None and p.suite_id not in (None, owner):
             raise SuiteError(
                 f"{where}: suite_id '{p.suite_id}' in the paper numbers of plug-in '{owner}'; a plug-in's "

@@ -26,6 +26,7 @@ COLOURS = {
     "worse": "#ffcdd2",
     "inconclusive": "#fff9c4",
     "not run": "#eeeeee",
+    "not comparable": "#eeeeee",
     "diverged": "#e1bee7",
 }
 

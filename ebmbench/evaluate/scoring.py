@@ -24,14 +24,19 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import schemas
 from ..checks import input_file
+from ..commit import refuse_unfinished
 from ..data import dataset_info, load_prepared
-from ..io import SuiteError, load_images_npz, read_json
+from ..io import SuiteError, load_images_npz, read_json, write_json
 from .extractors import ImagesDataset, extractor_spec, logits_missing, tf
 from .kept_features import calculate_metrics_keeping, save_kept
+from .measured import MEASURED, measured_metrics
+from .nearest import memorised_of, no_figure
 
-METRICS = ("fid", "is", "kid", "precision", "recall", "mse")
-LOWER_IS_BETTER = {"fid": True, "kid": True, "mse": True, "is": False, "precision": False, "recall": False}
+METRICS = ("fid", "is", "kid", "precision", "recall", "mse", "memorised", *MEASURED)  # MEASURED: a method's own numbers
+LOWER_IS_BETTER = {"fid": True, "kid": True, "mse": True, "is": False, "precision": False, "recall": False} | MEASURED
+LOWER_IS_BETTER["memorised"] = True  # share of samples within a training image's nearest (ebmbench.evaluate.nearest)
 
 # The fewest images each metric is defined on: FID's and KID's covariances / unbiased MMD need two,
 # IS averages over torch-fidelity's 10 splits (isc_splits), one image each at least. Below these a
@@ -40,6 +45,7 @@ LOWER_IS_BETTER = {"fid": True, "kid": True, "mse": True, "is": False, "precisio
 PRC_NEIGHBORHOOD = 3
 PRC_BATCH = 10000  # rows of each block of distances (torch-fidelity's prc_batch_size default)
 MIN_IMAGES = {"fid": 2, "kid": 2, "is": 10, "mse": 1, "precision": PRC_NEIGHBORHOOD + 1, "recall": PRC_NEIGHBORHOOD + 1}
+MIN_IMAGES |= dict.fromkeys(MEASURED, 1)
 
 
 def fid_of_features(a, b) -> float:
@@ -111,14 +117,19 @@ def score(
     recon_path=None,
     precision_recall: bool = True,
     features_path=None,
+    measurements_path=None,
+    nearest_path=None,
 ) -> dict:
     """The metrics of one sample file against the dataset's train split; with `features_path`, the
-    features behind FID and IS are kept there for the table's bootstrap (ebmbench.evaluate.kept_features)."""
+    features behind FID and IS are kept there for the table's bootstrap (ebmbench.evaluate.kept_features);
+    with `nearest_path`, a figure of samples beside their nearest training images (ebmbench.evaluate.nearest)."""
     labels = run_labels(samples_path)
     run = {k: v for k, v in labels.items() if k in ("method", "dataset", "seed")}
     if labels.get("status", "ok") != "ok":  # diverged: reported as such, never with a number
         if features_path is not None:
             save_kept(features_path, None)  # empty: the workflow declares one per run
+        if nearest_path is not None:
+            no_figure(nearest_path, labels["status"])
         return {**run, "status": labels["status"], "message": labels.get("message", "")}
     samples = load_images_npz(samples_path)
     info = dataset_info(data_dir)
@@ -185,6 +196,10 @@ def score(
             )
     if recon_path:
         out.update(reconstruction_mse(recon_path))
+    out.update(measured_metrics(labels, measurements_path))  # sampling cost, the method's measurements
+    # on the features FID was computed from, after it: the numbers above stay as they were
+    title = f"{run.get('method', 'samples')}, seed {run.get('seed')}"
+    out.update(memorised_of(kept, samples, reference, nearest_path, title, cuda))
     if features_path is not None:
         save_kept(features_path, kept)
     return finite_or_absent(out, ("fid", "is", "is_std", "kid", "kid_std", "precision", "recall", "mse"), "not finite")
@@ -210,37 +225,33 @@ def features_record(features_path, metrics_path) -> str:
 
 
 def metrics_record(path) -> dict:
-    """A metrics.json as `score` writes it: the run's labels, and when ok the counts, the extractor
-    and finite numbers (an absent metric is null with its reason). `features`, where present, comes
-    back resolved against the metrics.json's own folder (never the working directory)."""
-    m = read_json(input_file(path, "metrics file"))
-    if not isinstance(m, dict):
-        raise SuiteError(f"metrics file {path} is not a JSON object; rerun the score step that writes it.")
-    need = ["method", "dataset", "status"]
-    if m.get("status") == "ok":
-        need += ["n_generated", "n_reference", "extractor"] + (["mse_n", "mse_scale"] if "mse" in m else [])
-    missing = [k for k in need if k not in m]
-    if missing:
-        raise SuiteError(
-            f"metrics file {path} lacks {', '.join(missing)}; it was not written by `ebmbench score` "
-            f"(or by an older version): rerun the score step."
-        )
-    for k in METRICS:
-        v = m.get(k)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
-            raise SuiteError(
-                f"metrics file {path}: {k} = {v!r} is not a finite number; rerun the score step "
-                f"(a metric that cannot be computed is written as null with its reason)."
-            )
+    """A metrics.json as `score` writes it, checked against its contract (ebmbench.schemas.metrics):
+    labels, status, counts, the extractor and each metric within its range or null with its reason.
+    `features`, where present, comes back resolved against the metrics.json's own folder (never the
+    working directory). A folder mid-commit (a killed score or sample) is refused."""
+    path = input_file(path, "metrics file")
+    refuse_unfinished(path, "the sample or score step that writes this folder")
+    m = schemas.metrics(read_json(path), f"metrics file {path}", METRICS)
     if "features" in m:
-        if not isinstance(m["features"], str) or not m["features"]:
-            raise SuiteError(f"metrics file {path}: features = {m['features']!r} is not a path; rerun the score step.")
-        m["features"] = str(Path(path).parent / m["features"])
+        m["features"] = str(path.parent / m["features"])
+    return m
+
+
+def write_metrics(path, m: dict, samples_path, data_dir, shown=None) -> dict:
+    """Write a score's record with the protocol the table checks (the samples' preset and its
+    changes, the data's kind and hash), checked against the contract first: an impossible value
+    stops here, not in the table."""
+    labels, info = run_labels(samples_path), dataset_info(data_dir)
+    protocol = {k: labels[k] for k in ("preset", "preset_changes") if k in labels}
+    m = {**m, **protocol, "data_kind": info["kind"], "data_sha256": info["sha256"]}
+    schemas.metrics(m, f"the score for {shown or path}", METRICS, written=True)
+    write_json(path, m)
     return m
 
 
 def samples_match_data(samples: Path, info: dict) -> None:
     """The samples' run must have been trained on the dataset it is scored against."""
+    refuse_unfinished(samples, "the sample step that writes this folder", unrelated=("score",))
     labels = run_labels(samples)
     if (
         labels.get("dataset", info["name"]) != info["name"]

@@ -13,10 +13,12 @@ The comparison with the paper is the `verdict` column alone (ebmbench.evaluate.v
 interval it rests on; `difference` (measured - paper) and `paper_tolerance` are data beside it.
 """
 
+import json
+
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_path
+from ..io import SuiteError, atomic_path
 from .orderings import ablates, beside
 from .paper_numbers import load_all as load_paper_numbers
 from .paper_tables import write_paper_tables, write_verdicts_html
@@ -63,11 +65,60 @@ def _paper_fields(p) -> dict:
     }
 
 
-def build_table(metric_files, datasets=(), out=None, verdicts_html=None, paper_tables=None) -> pd.DataFrame:
+# What the seeds of one row must share to be averaged: the same extractor and reference statistics,
+# the same number of images, the same data and protocol (a mean over two scales is no number).
+COMBINABLE = (
+    "extractor",
+    "reference",
+    "n_generated",
+    "n_reference",
+    "mse_n",
+    "mse_scale",
+    "prc_protocol",
+    "preset",
+    "preset_changes",
+    "data_kind",
+    "data_sha256",
+)
+
+
+def read_runs(metric_files) -> list[dict]:
+    """Each metrics.json through its contract, each run once, and the seeds of each (method, dataset)
+    combinable: else one paragraph naming the files and the field where they differ."""
+    runs, seen, groups = [], {}, {}
+    for f in metric_files:
+        r = metrics_record(f)
+        key = (r["method"], r["dataset"], r.get("seed"))
+        if key in seen:  # counted twice it would pass for two seeds with std 0
+            raise SuiteError(
+                f"{f} and {seen[key]} are both method {key[0]}, dataset {key[1]}, seed {key[2]}; "
+                f"give each run once (is a seed, dataset or method listed twice in the config?)."
+            )
+        seen[key] = f
+        runs.append(r)
+        if r["status"] == "ok":
+            groups.setdefault(key[:2], []).append((f, r))
+    for (method, dataset), members in groups.items():
+        for field in COMBINABLE:
+            values = {json.dumps(r.get(field), sort_keys=True): f for f, r in members}
+            if len(values) > 1:
+                listed = "; ".join(f"{f}: {v}" for v, f in values.items())
+                raise SuiteError(
+                    f"the seeds of {method} on {dataset} cannot be averaged: they differ in '{field}' ({listed}). "
+                    f"Score every seed the same way (same extractor, sample count, data and preset), or "
+                    f"leave out the runs that differ."
+                )
+    return runs
+
+
+def build_table(
+    metric_files, datasets=(), out=None, verdicts_html=None, paper_tables=None, compare_changed=False
+) -> pd.DataFrame:
     """The table of the runs in `metric_files` (and the paper numbers of `datasets` with no run here),
     written as CSV to `out`; `verdicts_html`: also the rows coloured by verdict; `paper_tables`: also
-    each source table in its paper's shape, into that folder (ebmbench.evaluate.paper_tables)."""
-    runs = [metrics_record(f) for f in metric_files]
+    each source table in its paper's shape, into that folder (ebmbench.evaluate.paper_tables);
+    `compare_changed`: give verdicts for runs of a changed paper preset too (named in the verdict)."""
+    runs = read_runs(metric_files)
     paper = all_paper_numbers()
     rows, measured_keys = [], set()
     groups: dict[tuple, list[dict]] = {}
@@ -122,7 +173,7 @@ def build_table(metric_files, datasets=(), out=None, verdicts_html=None, paper_t
                     row.update(_paper_fields(p))
                     if "measured" in row:
                         row["difference"] = row["measured"] - p.value
-                row.update(verdict_fields(ok, len(rs), metric, p, LOWER_IS_BETTER[metric]))
+                row.update(verdict_fields(ok, len(rs), metric, p, LOWER_IS_BETTER[metric], compare_changed))
                 rows.append(row)
     for p in paper:
         if p.dataset in datasets and (p.suite_id, p.dataset, p.metric) not in measured_keys:
