@@ -30,6 +30,12 @@ METRIC_RANGES = {
     "mse": (0.0, 1.0),
     "is_std": (0.0, INF),
     "kid_std": (0.0, INF),
+    "memorised": (0.0, 1.0),  # a share of the samples
+    "seconds_per_1000": (0.0, INF),
+    "recon_mse_noise": (0.0, 1.0),  # [0, 1] pixels, like mse
+    "z_mse_before_revision": (0.0, 1.0),
+    "z_mse_after_revision": (0.0, 1.0),
+    "locality": (0.0, 1.0),  # a share of an image change
 }
 STATUSES = ("ok", "diverged")  # what a run's samples.json and metrics.json may say
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ebmbench.registry import resolve_config
+from ebmbench.registry import get_method, resolve_config
 from ebmbench.run_plan import planned_runs, preset_of
 from tests.test_container import (
     TINY,
@@ -69,7 +69,9 @@ def test_paper_plan_asks_for_gpus(workflow_dir):
     runs = planned_runs(config)
     n = len(runs) * len(config["seeds"])
     assert [j[0] for j in jobs].count("train") == n and [j[0] for j in jobs].count("sample") == n
-    assert [j[0] for j in jobs].count("score") == n + len(config["datasets"])  # + uniform noise per dataset
+    variants = sum(len(get_method(m).VARIANTS) for m, _ in runs) * len(config["seeds"])
+    # + each sampling variant of a run, + uniform noise per dataset
+    assert [j[0] for j in jobs].count("score") == n + variants + len(config["datasets"])
     for rule, wc, res in jobs:
         assert res["gpu"] == "1", (rule, wc, res)
         assert res["cpus_per_task"] == str(config["threads"])

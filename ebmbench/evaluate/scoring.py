@@ -133,6 +133,8 @@ def score(
         return {**run, "status": labels["status"], "message": labels.get("message", "")}
     samples = load_images_npz(samples_path)
     info = dataset_info(data_dir)
+    # samples made outside the suite (no samples.json): named after their folder, on the data given
+    run = run or {"method": Path(samples_path).resolve().parent.name, "dataset": info["name"]}
     reference = load_prepared(data_dir, "train")
     if samples.shape[1:] != reference.shape[1:]:
         raise SuiteError(
