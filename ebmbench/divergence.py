@@ -20,16 +20,20 @@ class RewindRequest(DivergenceError):
     """An early warning under on_warning: rewind: back to the last good checkpoint, learning rates halved."""
 
 
+class WarningStop(DivergenceError):
+    """An early warning under on_warning: stop: the run ends here, no retry."""
+
+
 def heed_warning(i: int, signal: str, message: str, action: str, prog: dict, log_path, bar=None) -> None:
     """Record an early warning (log.jsonl event, the run's progress record, stderr), then act:
     `record` goes on, `rewind` and `stop` raise for the loop's divergence handling."""
     prog.setdefault("warnings", []).append({"iter": i, "signal": signal})
     append_jsonl(log_path, {"iter": i, "event": "warning", "signal": signal, "message": message})
-    (bar.write if bar is not None else print)(f"warning: {message}", file=sys.stderr)
     if action == "rewind":
         raise RewindRequest(message, i, f"early warning: {signal}")
     if action == "stop":
-        raise DivergenceError(message + " Stopped (on_warning: stop).", i, f"early warning: {signal}")
+        raise WarningStop(message + " Stopped (on_warning: stop).", i, f"early warning: {signal}")
+    (bar.write if bar is not None else print)(f"warning: {message}", file=sys.stderr)
 
 
 def scale_learning_rates(model, factor: float) -> None:

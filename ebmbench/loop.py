@@ -19,6 +19,7 @@ from .data import dataset_info, load_prepared
 from .divergence import (
     DivergenceError,
     RewindRequest,
+    WarningStop,
     check_parameters,
     check_stats,
     heed_warning,
@@ -173,7 +174,7 @@ def train(
                 "message": str(err),
                 "run_seed": prog["seed"],
             }
-            if len(prog["restarts"]) >= cfg.divergence_retries:
+            if len(prog["restarts"]) >= cfg.divergence_retries or isinstance(err, WarningStop):
                 bar.close()
                 return _finish(out_dir, identity, model, prog, start, t0, dev, status={"status": "diverged", **event})
             # the checkpoint's own record predates this divergence: keep the counts

@@ -23,7 +23,6 @@ claimed side of 0), `reversed` (on the other side), `inconclusive` (it spans 0; 
 interval), or `not measured (<why>)`.
 """
 
-import csv
 import math
 import re
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from scipy import stats
 from ..io import SuiteError, atomic_path
 from .intervals import LEVEL, combine
 from .orderings import paper_orderings
+from .paper_numbers import csv_rows
 from .paper_numbers import load_all as load_paper_numbers
 from .scoring import LOWER_IS_BETTER, METRICS
 
@@ -130,14 +130,7 @@ def _row(raw: dict, where: str, known: set) -> Claim:
 def load(path=PATH) -> list[Claim]:
     """The claims of one ledger file, each row checked."""
     path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            if reader.fieldnames != FIELDS:
-                raise SuiteError(f"{path}: header is {reader.fieldnames}, expected {FIELDS}; restore the header line.")
-            rows = list(reader)
-    except OSError as err:
-        raise SuiteError(f"cannot read the claims file {path} ({err}); it ships with the suite in methods/.") from None
+    rows = csv_rows(path, FIELDS, "claims file")
     out, seen, known = [], {}, known_methods()
     for line, raw in enumerate(rows, start=2):
         where = f"{path} line {line} (claim '{raw.get('id')}')"

@@ -151,20 +151,23 @@ def suite_ids() -> set[str]:
     return {"uniform_noise", *method_ids(), *(f"{m}@{v}" for m in method_ids() for v in get_method(m).VARIANTS)}
 
 
+def csv_rows(path: Path, fields: list[str], what: str) -> list[dict]:
+    """The rows of one of the suite's data files (paper numbers, claims), its header checked."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames != fields:
+                raise SuiteError(f"{path}: header is {reader.fieldnames}, expected {fields}; restore the header line.")
+            return list(reader)
+    except (OSError, UnicodeDecodeError) as err:
+        raise SuiteError(f"cannot read the {what} {path} ({err}); it ships with the suite in methods/.") from None
+
+
 def load(path=PATH, owner: str | None = None) -> list[PaperNumber]:
     """The numbers of one file, each row checked; `owner`: a plug-in's file, whose rows may name
     only the plug-in's own method id (or none)."""
     path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            if reader.fieldnames != FIELDS:
-                raise SuiteError(f"{path}: header is {reader.fieldnames}, expected {FIELDS}; restore the header line.")
-            rows = list(reader)
-    except OSError as err:
-        raise SuiteError(
-            f"cannot read the paper-number file {path} ({err}); it ships with the suite in methods/."
-        ) from None
+    rows = csv_rows(path, FIELDS, "paper-number file")
     out, seen = [], {}
     for line, raw in enumerate(rows, start=2):
         where = f"{path.name} line {line} ({raw.get('source')}: {raw.get('method')}, {raw.get('dataset')} {raw.get('metric')})"
