@@ -57,7 +57,7 @@ def health_figure(log: list[dict], path, title: str = "") -> None:
     lines = [r for r in log if "event" not in r]
     keys = sorted({k for r in lines for k in r if is_health_field(k)})
     panels = {
-        "energy gap (data - samples; stable: around 0)": [k for k in keys if k == "energy_gap"],
+        "energy gap (data - samples, or posterior - prior; stable: around 0)": [k for k in keys if k == "energy_gap"],
         "mean |dE/dx| at the chain's first / last step": [k for k in keys if k.endswith(("/grad_first", "/grad_last"))],
         "drift / noise of the last update": [k for k in keys if k.endswith("/drift_noise")],
         "share of pixels outside [-1, 1]": [k for k in keys if k.endswith("/out_of_range")],
