@@ -137,6 +137,8 @@ def local_run(work: Path, run: str, cache: str) -> dict:
         "cpu",
         "--threads",
         "1",
+        "--measurements",  # as the workflow's score rule passes short_run's
+        f"{run}/measurements.json",
         "--out",
         f"{run}/metrics.json",
     )

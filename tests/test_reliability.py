@@ -138,7 +138,11 @@ def test_nan_stops_the_run_keeps_the_last_good_checkpoint_and_is_reported(
     run = tmp_path / "run"
     with pytest.raises(DivergenceError, match=r"iteration 4: loss = nan"):
         train(
-            "short_run", digits_dir, run, overrides={"n_iters": 9, "n_steps": 4, "checkpoint_every": 3}, progress=False
+            "short_run",
+            digits_dir,
+            run,
+            overrides={"n_iters": 9, "n_steps": 4, "checkpoint_every": 3, "divergence_retries": 0},
+            progress=False,
         )
     summary = json.loads((run / "train.json").read_text())
     assert summary["status"] == "diverged" and summary["iter"] == 4 and summary["quantity"] == "loss"
