@@ -23,7 +23,8 @@ RUNAWAY_GAP = 1000.0
 def replay(run: Path) -> dict:
     if not (run / "log.jsonl").is_file() or not (run / "config.json").is_file():
         raise SystemExit(f"{run} is not a run folder (no log.jsonl and config.json): pass folders `train` wrote.")
-    cfg = json.loads((run / "config.json").read_text())["config"]
+    identity = json.loads((run / "config.json").read_text())
+    cfg = identity["config"]
     rule = EarlyWarning(cfg.get("warn_growth", 2.0), cfg.get("warn_window", 10), cfg.get("warn_after", 100))
     lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     lines = [r for r in lines if "event" not in r]
@@ -43,7 +44,7 @@ def replay(run: Path) -> dict:
         non_finite = diverged
     return {
         "run": run.name,
-        "method": json.loads((run / "config.json").read_text())["method"],
+        "method": identity["method"],
         "iterations": len(lines),
         "warning": warned,
         "diverged": diverged,

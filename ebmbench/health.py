@@ -9,8 +9,6 @@ zero while learning is stable) and the magnitude of the energy's input gradient 
 drift to the noise of its last update and, for image chains, its share of pixels outside [-1, 1].
 """
 
-import math
-
 # positive-phase minus negative-phase energy: data vs samples, posterior vs prior (latent EBMs)
 ENERGY_PAIRS = (("energy_data", "energy_sample"), ("energy_posterior", "energy_prior"))
 SIGNALS = ("grad_first", "grad_last", "drift_noise", "out_of_range")
@@ -40,10 +38,6 @@ def iteration_signals(stats: dict, chains: list[dict]) -> dict[str, float]:
 
 def is_health_field(key: str) -> bool:
     return key == "energy_gap" or "/" in key
-
-
-def finite(v) -> bool:
-    return isinstance(v, (int, float)) and math.isfinite(v)
 
 
 def health_figure(log: list[dict], path, title: str = "") -> None:

@@ -25,7 +25,7 @@ from .divergence import (
     heed_warning,
     scale_learning_rates,
 )
-from .health import EarlyWarning, health_figure, iteration_signals
+from .health import EarlyWarning, health_figure, is_health_field, iteration_signals
 from .io import (
     SuiteError,
     append_jsonl,
@@ -221,7 +221,9 @@ def _finish(out_dir, identity, model, prog, start, t0, dev, status) -> dict:
     title = f"{identity['method']} on {identity['dataset']} (seed {identity['seed']})" + (
         f" -- DIVERGED at iteration {status['iter']}" if status["status"] != "ok" else ""
     )
-    training_curves([r for r in log if "event" not in r], out_dir / "curves.png", title=title)
+    # the chain signals have their own figure
+    curves = [{k: v for k, v in r.items() if not is_health_field(k)} for r in log if "event" not in r]
+    training_curves(curves, out_dir / "curves.png", title=title)
     health_figure(log, out_dir / "health.png", title=title)
     seconds = time.time() - t0
     reached = status.get("iter", final["iter"])  # iterations this process computed, the diverging one included

@@ -53,8 +53,7 @@ def save_figure(fig, path) -> None:
 
 def training_curves(log: list[dict], path, title: str = "") -> None:
     """A panel per loss, one for energies (data vs samples), one for everything else logged."""
-    # the chain signals have their own figure (ebmbench.health)
-    keys = [k for k in (log[0] if log else {}) if k not in ("iter", "epoch") and k != "energy_gap" and "/" not in k]
+    keys = [k for k in (log[0] if log else {}) if k not in ("iter", "epoch")]
     # each loss gets its own panel: a generator's summed squared error and an EBM's energy gap
     # differ by orders of magnitude
     groups = {k: [k] for k in keys if k.startswith("loss")}
