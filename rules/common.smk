@@ -1,4 +1,5 @@
 # Helper functions of the rules, in one place; the rule files hold rules only.
+import dataclasses
 import functools
 import json
 import math
@@ -42,6 +43,12 @@ def method_config(wildcards):
     preset = preset_of(config, wildcards.dataset)
     method = _method_of(wildcards)
     return resolve_config(method, preset, overrides_of(method, preset))
+
+
+def config_record(wildcards):
+    """The run's whole resolved Config as one string: a train job's parameter, so that a preset edited
+    in its method file (not only an override) makes Snakemake train that run again."""
+    return json.dumps(dataclasses.asdict(method_config(wildcards)), sort_keys=True)
 
 
 def overrides_args(wildcards):

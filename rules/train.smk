@@ -32,6 +32,8 @@ rule train:
     params:
         preset=lambda w: preset_of(config, w.dataset),
         sets=overrides_args,
+        # not on the command line: recorded by Snakemake, whose params trigger reruns the job when it changes
+        config=config_record,
         data=lambda w, input: os.path.dirname(input[0]),
         out=run_dir,
         device=config["device"],
