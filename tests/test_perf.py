@@ -211,3 +211,33 @@ def test_cost_table_sums_seeds_and_rules_from_snakemake_records(tmp_path):
     assert main(["cost", "--benchmarks", str(root), "--out", str(out)]) == 0
     assert out.read_text().splitlines()[0] == "dataset,method,rule,jobs,seconds,seconds_per_job,cpu_seconds,max_rss_mb"
     assert main(["cost", "--benchmarks", str(tmp_path / "none"), "--out", str(out)]) == 2  # no records: one clear error
+
+
+def test_preset_sweep_is_the_workflows_run_at_its_last_milestone(digits_dir, digits_classifier, tmp_path):
+    """benchmarks/preset_sweep.py trains in the loop's order and random streams and samples with
+    `sample`'s: at its last milestone its samples are bitwise those of `train` then `sample` with the
+    same settings, and its scores are `score`'s of them. Here across short_run's lr decay."""
+    import json
+    from pathlib import Path
+
+    from ebmbench.evaluate.scoring import score
+    from ebmbench.loop import train
+    from ebmbench.sampling import generate
+
+    sets = {"n_steps": 3, "batch_size": 8, "lr_decay_iters": 2, "checkpoint_every": 2}
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, str(root / "benchmarks/preset_sweep.py"), "--method", "short_run", "--data", str(digits_dir)]
+    cmd += ["--weights", str(digits_classifier), "--seed", "3", "--at", "2,4", "--n", "40", "--threads", "2"]
+    cmd += ["--label", "probe", "--out", str(tmp_path / "sweep")] + [f"--set={k}={v}" for k, v in sets.items()]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["iter"] for row in rows] == [2, 4]
+
+    run = tmp_path / "run"
+    train("short_run", digits_dir, run, seed=3, overrides={**sets, "n_iters": 4}, device="cpu", progress=False)
+    generate(run, 40, run, seed=3, device="cpu", progress=False)
+    swept = np.load(tmp_path / "sweep/probe/it4/samples.npz")["images"]
+    assert np.array_equal(swept, np.load(run / "samples.npz")["images"])
+    m = score(run / "samples.npz", digits_dir, "digits", weights=digits_classifier)
+    assert rows[-1]["fid"] == round(m["fid"], 4) and rows[-1]["precision"] == round(m["precision"], 4)
