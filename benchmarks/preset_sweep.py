@@ -2,7 +2,7 @@
 
     python benchmarks/preset_sweep.py --method short_run --data resources/data/digits \\
         --weights resources/digits_classifier.pt --seed 0 --at 1000,2000,2500 \\
-        [--set lr=8e-4 --set lr_decay_iters=500 ...] [--n 1000] [--out benchmarks/sweeps]
+        [--set lr=8e-4 --set lr_decay_fraction=0.2 ...] [--n 1000] [--out benchmarks/sweeps]
 
 Trains as `ebmbench train` does, with the same epoch order and per-iteration random streams, so at
 the last milestone the model is the workflow's when the run had no early warning or divergence

@@ -79,6 +79,7 @@ def test_the_rule_fires_on_sustained_growth_only():
 RUNAWAY = dict(
     n_f=4, n_steps=5, lr=1e-2, batch_size=8, n_iters=150, checkpoint_every=25, max_energy_gap=1000.0,
     warn_after=10, warn_window=5, on_warning="record", divergence_retries=0,
+    lr_decay_fraction=0.0,  # a constant rate: the rewinds' halvings are the only changes to it
 )  # fmt: skip
 
 

@@ -224,7 +224,7 @@ def test_preset_sweep_is_the_workflows_run_at_its_last_milestone(digits_dir, dig
     from ebmbench.loop import train
     from ebmbench.sampling import generate
 
-    sets = {"n_steps": 3, "batch_size": 8, "lr_decay_iters": 2, "checkpoint_every": 2}
+    sets = {"n_steps": 3, "batch_size": 8, "lr_decay_fraction": 0.5, "checkpoint_every": 2}
     root = Path(__file__).resolve().parents[1]
     cmd = [sys.executable, str(root / "benchmarks/preset_sweep.py"), "--method", "short_run", "--data", str(digits_dir)]
     cmd += ["--weights", str(digits_classifier), "--seed", "3", "--at", "2,4", "--n", "40", "--threads", "2"]

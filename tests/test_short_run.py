@@ -167,11 +167,11 @@ def test_reconstruction_is_plain_gradient_descent_and_its_error_falls_to_the_met
 
 
 def test_digits_learning_rate_decays_linearly_at_the_end_and_resumes_on_schedule():
-    """The digits preset's schedule: constant lr, then over the last lr_decay_iters iterations linear to
+    """The digits preset's schedule: constant lr, then over the last lr_decay_fraction of n_iters linear to
     lr * lr_final at n_iters, one step per iteration; a model loaded mid-decay continues on the same rates. The paper
     presets keep the released code's constant rate."""
     lr = 1e-3
-    m = model_of(n_steps=1, batch_size=4, n_iters=10, lr=lr, lr_decay_iters=4, lr_final=0.1)
+    m = model_of(n_steps=1, batch_size=4, n_iters=10, lr=lr, lr_decay_fraction=0.4, lr_final=0.1)
     x = torch.rand(4, 3, 32, 32) * 2 - 1
     seen, state = [], None
     for i in range(10):
@@ -184,11 +184,11 @@ def test_digits_learning_rate_decays_linearly_at_the_end_and_resumes_on_schedule
     m.end_epoch()  # an epoch's end does not move the schedule
     assert m.opts["f"].param_groups[0]["lr"] == pytest.approx(lr * 0.1)
 
-    resumed = model_of(n_steps=1, batch_size=4, n_iters=10, lr=lr, lr_decay_iters=4, lr_final=0.1)
+    resumed = model_of(n_steps=1, batch_size=4, n_iters=10, lr=lr, lr_decay_fraction=0.4, lr_final=0.1)
     resumed.load_state_dict(state)
     assert resumed.opts["f"].param_groups[0]["lr"] == pytest.approx(expected[8], rel=1e-12)
 
     for name in ("cifar10", "celeba64", "svhn"):
-        assert PRESETS[name].lr_decay_iters == 0
+        assert PRESETS[name].lr_decay_fraction == 0
         paper = ShortRun(dataclasses.replace(PRESETS[name], n_f=4), (3, 32, 32), CPU)
         assert [paper.lr_factor(i) for i in (0, 10**5, 10**6)] == [1.0, 1.0, 1.0]
