@@ -26,10 +26,11 @@ import yaml
 
 from ebmbench.data import dataset_info, load_prepared
 from ebmbench.evaluate.scoring import score
-from ebmbench.io import save_npz, to_float, to_uint8
+from ebmbench.io import save_npz, to_float
 from ebmbench.plots import image_grid
 from ebmbench.registry import resolve_config
 from ebmbench.runs import build, run_identity
+from ebmbench.sampling import draw_samples
 from ebmbench.seeding import derive_seed, epoch_order, seeded_generator
 
 
@@ -58,7 +59,6 @@ def main(argv=None) -> None:
     per_epoch, dev = n // bs, torch.device("cpu")
     torch.manual_seed(a.seed)  # network initialisation, as the loop does
     model = build(run_identity(a.method, info["name"], a.seed, cfg, info), dev)
-    per_call = model.sample_chunk()
     t_train, perm = 0.0, None
     for i in range(cfg.n_iters):
         t0 = time.perf_counter()
@@ -78,13 +78,9 @@ def main(argv=None) -> None:
             print(f"{label} it {i}: " + ", ".join(f"{k} {v:.3g}" for k, v in stats.items()), file=sys.stderr)
         if i + 1 in milestones:
             model.train(False)
-            chunks = [
-                model.sample(min(per_call, a.n - s), seeded_generator(dev, a.seed, "sample", b))
-                for b, s in enumerate(range(0, a.n, per_call))
-            ]
+            samples, _ = draw_samples(model, a.n, a.seed)
             d = out / f"it{i + 1}"
             d.mkdir(parents=True, exist_ok=True)
-            samples = np.concatenate([to_uint8(c) for c in chunks])
             save_npz(d / "samples.npz", images=samples)
             image_grid(samples[:64], d / "grid.png", nrow=8)
             m = score(d / "samples.npz", a.data, "digits", weights=a.weights, cache_dir=Path(a.out) / "cache")

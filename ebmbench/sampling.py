@@ -19,6 +19,24 @@ from .seeding import seeded_generator
 SAMPLE_OUTPUTS = ("samples.npz", "samples.json", "grid.png", "figures", "measurements.json", "metrics.json")
 
 
+def draw_samples(model, n: int, seed: int, variant: str | None = None, progress: bool = False):
+    """n images (uint8, N x H x W x C) from the model, or from its sampling `variant`, in chunks of
+    model.sample_chunk(); chunk b draws from a generator seeded (seed, "sample", b). Also returns the
+    seconds spent drawing them."""
+    per_call = model.sample_chunk()
+    draw = model.sample if variant is None else lambda k, g: model.sample_variant(variant, k, g)
+    chunks, seconds = [], 0.0
+    for b, start in enumerate(tqdm(range(0, n, per_call), desc="sampling", unit="batch", disable=not progress)):
+        gen = seeded_generator(model.device, seed, "sample", b)
+        t0 = time.perf_counter()
+        batch = draw(min(per_call, n - start), gen)
+        if batch.is_cuda:
+            torch.cuda.synchronize(batch.device)
+        seconds += time.perf_counter() - t0
+        chunks.append(to_uint8(batch))
+    return np.concatenate(chunks), seconds
+
+
 def generate(
     run_dir,
     n: int,
@@ -69,18 +87,8 @@ def generate(
             out_dir / "grid.png",
         )
         return {"status": "diverged"}
-    bs, per_call = identity["config"]["batch_size"], model.sample_chunk()
-    draw = model.sample if variant is None else lambda k, g: model.sample_variant(variant, k, g)
-    chunks, seconds = [], 0.0
-    for b, start in enumerate(tqdm(range(0, n, per_call), desc="sampling", unit="batch", disable=not progress)):
-        gen = seeded_generator(model.device, seed, "sample", b)
-        t0 = time.perf_counter()
-        batch = draw(min(per_call, n - start), gen)
-        if batch.is_cuda:
-            torch.cuda.synchronize(batch.device)
-        seconds += time.perf_counter() - t0
-        chunks.append(to_uint8(batch))
-    samples = np.concatenate(chunks)
+    samples, seconds = draw_samples(model, n, seed, variant, progress)
+    bs = identity["config"]["batch_size"]
     save_npz(out_dir / "samples.npz", images=samples)
     write_json(out_dir / "samples.json", {**labels, "status": "ok", "seconds_per_1000": seconds / n * 1000})
     image_grid(samples[:64], out_dir / "grid.png", nrow=8)
